@@ -1,0 +1,171 @@
+"""The documentation site: built from the notebooks, complete, and clean in a real browser."""
+import ast, functools, http.server, os, re, shutil, threading, warnings
+from pathlib import Path
+from urllib.parse import urlparse
+import pytest
+from conftest import ROOT, docs_build
+
+SHOTS = ROOT/'_build'/'browser'           # one screenshot per page lands here
+SEARCH_WORD = 'orthogonal'                # a word chapter 0 uses
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+
+@pytest.fixture(scope='session')
+def site():
+    return docs_build.build()
+
+
+def exported_symbols() -> dict[str, list[str]]:
+    "{module: its `__all__`} for every generated module of the package."
+    out = {}
+    for p in sorted((ROOT/'rnnlit').glob('*.py')):
+        if p.name.startswith('_'): continue
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == '__all__':
+                out[p.stem] = ast.literal_eval(node.value)
+    return out
+
+
+def chapter_pages(): return [p.stem + '.html' for p in docs_build.notebooks()]
+
+
+def test_every_notebook_is_a_page_in_sidebar_order(site):
+    index = (site/'index.html').read_text()
+    for page in chapter_pages(): assert (site/page).exists(), page
+    chapters = [p for p in chapter_pages() if p != 'index.html']
+    positions = [index.find(f'href="{p}"') for p in chapters]
+    assert all(i >= 0 for i in positions) and positions == sorted(positions), (chapters, positions)
+
+
+def test_every_exported_symbol_has_an_api_entry_with_its_docments(site):
+    html = {p: (site/p).read_text() for p in chapter_pages()}
+    for mod, names in exported_symbols().items():
+        page = next(p for p in html if re.match(rf'\d+[a-z]?_{mod}\.html$', p))
+        for name in names: assert re.search(rf'<h3[^>]*>{name}<', html[page]), f'no API entry for {mod}.{name}'
+    # docments: the comment beside each parameter is shown with it
+    assert 'token ids (B,)' in html['00_cell.html'] and 'size of the hidden state' in html['00_cell.html']
+
+
+def test_plots_and_local_mathjax_are_in_the_site(site):
+    assert len(list((site/'_images').glob('*.png'))) >= 2             # chapter 0: the cell and its memory
+    assert (site/'_static'/'mathjax'/'tex-chtml.js').exists()
+    assert 'mathjax/tex-chtml.js' in (site/'00_cell.html').read_text()
+
+
+def _chromium():
+    "The browser to drive: Debian's /usr/bin/chromium, else a browser Playwright installed itself."
+    if Path('/usr/bin/chromium').exists(): return '/usr/bin/chromium'
+    try:
+        from playwright.sync_api import sync_playwright
+        with sync_playwright() as p:
+            exe = p.chromium.executable_path
+            if exe and Path(exe).exists(): return exe
+    except Exception: pass
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+
+
+def _serve(folder):
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f'http://127.0.0.1:{srv.server_address[1]}'
+
+
+@pytest.fixture(scope='session')
+def served(site):
+    srv, url = _serve(site)
+    yield url
+    srv.shutdown()
+
+
+@pytest.fixture(scope='session')
+def browser():
+    exe = _chromium()
+    if exe is None:
+        msg = ('NO BROWSER: neither /usr/bin/chromium nor a Playwright-installed Chromium exists, so the docs '
+               'browser check did NOT run. Install one (Debian: apt-get install chromium).')
+        if os.environ.get('CI'): pytest.fail(msg)
+        warnings.warn(msg); pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+    profile = ROOT/'_build'/'chromium-profile'
+    shutil.rmtree(profile, ignore_errors=True)
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=exe, args=CHROMIUM_ARGS,
+                                                   headless=True, viewport={'width': 1280, 'height': 900})
+        yield ctx
+        ctx.close()
+
+
+_RAW_TEX = re.compile(r'\$\$|\\\(|\\\[|\\(frac|tanh|sum|mathrm|left|right|partial|top)\b|[_^]\{')
+_VISIBLE_TEXT = """() => { const b = document.body.cloneNode(true);
+  b.querySelectorAll('pre, code, script, style, mjx-container, .highlight, .MathJax').forEach(e => e.remove());
+  return b.innerText; }"""
+
+
+def _open(ctx, url):
+    "Open `url`; return (page, problems) where problems lists every failure the page caused."
+    problems = []
+    page = ctx.new_page()
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(('data:', 'blob:')) or host == '127.0.0.1': return r.continue_()
+        problems.append(f'request leaving 127.0.0.1: {r.request.url}'); r.abort()
+    page.route('**/*', route)
+    page.on('requestfailed', lambda r: problems.append(f'failed request: {r.url} ({r.failure})'))
+    page.on('response', lambda r: r.status >= 400 and problems.append(f'HTTP {r.status}: {r.url}'))
+    page.on('console', lambda m: m.type == 'error' and problems.append(f'console error: {m.text}'))
+    page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
+    page.goto(url, wait_until='networkidle')
+    page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || true")
+    return page, problems
+
+
+def check_page(ctx, url, shot=None, min_math=0) -> list[str]:
+    "Everything wrong with the page at `url`: failed or outside requests, console errors, broken images, raw TeX."
+    page, problems = _open(ctx, url)
+    broken = page.evaluate("() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
+    problems += [f'broken image: {src}' for src in broken]
+    text = page.evaluate(_VISIBLE_TEXT)
+    problems += [f'raw TeX in page text: ...{text[max(0, m.start()-40):m.end()+40]!r}...' for m in _RAW_TEX.finditer(text)]
+    n_math = page.evaluate("() => document.querySelectorAll('mjx-container').length")
+    if n_math < min_math: problems.append(f'only {n_math} formulas typeset by MathJax, expected {min_math} or more')
+    if shot: page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    return problems
+
+
+@pytest.mark.browser
+def test_every_page_in_the_browser(site, served, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for p in sorted(site.glob('*.html')):
+        problems = check_page(browser, f'{served}/{p.name}', SHOTS/(p.stem + '.png'), min_math=20 if p.stem == '00_cell' else 0)
+        if problems: report[p.name] = problems
+    assert not report, '\n'.join(f'{k}:\n  ' + '\n  '.join(v) for k, v in report.items())
+
+
+@pytest.mark.browser
+def test_the_browser_check_catches_a_broken_page(tmp_path, browser):
+    "The check itself can fail: a page with each fault it looks for is reported for each of them."
+    (tmp_path/'bad.html').write_text(
+        '<html><body><p>Untypeset: $$h_t = \\tanh(x_t W_{xh})$$</p><img src="missing.png">'
+        '<script src="https://cdn.example.org/x.js"></script><script>console.error("boom")</script></body></html>')
+    srv, url = _serve(tmp_path)
+    try: problems = '\n'.join(check_page(browser, f'{url}/bad.html', min_math=1))
+    finally: srv.shutdown()
+    for fault in ('raw TeX', 'broken image', 'HTTP 404', 'request leaving 127.0.0.1', 'console error: boom', 'only 0 formulas'):
+        assert fault in problems, f'{fault!r} not reported in:\n{problems}'
+
+
+@pytest.mark.browser
+def test_search_finds_chapter_0(site, served, browser):
+    page, problems = _open(browser, f'{served}/search.html?q={SEARCH_WORD}')
+    page.wait_for_selector('#search-results ul.search li', timeout=15000)
+    hits = page.eval_on_selector_all('#search-results ul.search li a', 'els => els.map(e => e.getAttribute("href"))')
+    page.screenshot(path=str(SHOTS/'search.png'), full_page=True)
+    page.close()
+    assert not problems, problems
+    assert any('00_cell' in h for h in hits), hits
