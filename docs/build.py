@@ -195,10 +195,12 @@ def adapt(src: Path = BUILD/'proc', dest: Path = BUILD/'site'):
 # --- 4. sphinx --------------------------------------------------------------------------------------------
 def sphinx(src: Path = BUILD/'site', out: Path = OUT):
     "Render `src` into the HTML site `out` with the configuration in `docs/conf.py`; warnings are errors."
-    if out.exists(): shutil.rmtree(out)
+    html = BUILD/'html'       # myst-nb writes its `jupyter_execute/` beside the output folder: keep it in _build/
+    for d in (html, out): shutil.rmtree(d, ignore_errors=True)
     r = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-W', '--keep-going', '-q', '-c', str(ROOT/'docs'),
-                        str(src), str(out)], capture_output=True, text=True, cwd=ROOT)
+                        '-d', str(BUILD/'doctrees'), str(src), str(html)], capture_output=True, text=True, cwd=ROOT)
     if r.returncode: raise RuntimeError(f"sphinx-build failed:\n{r.stderr[-8000:]}{r.stdout[-2000:]}")
+    shutil.copytree(html, out)
     (out/'.nojekyll').touch()
 
 
