@@ -6,5 +6,8 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #46394e66
+# %% ../nbs/99_package.ipynb #da2fe8da
 from .cell import RNN, draw_cell
+from .unroll import draw_unrolled                                      # patches RNN.forward
+from .bptt import rel_error, numerical_grads, torch_loss_and_grads     # patches RNN.loss_and_grads
+from .truncation import clip_grad_norm                                 # patches the truncated variants

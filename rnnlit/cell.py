@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['RNN', 'draw_cell']
 
-# %% ../nbs/00_cell.ipynb #3d43298f
+# %% ../nbs/00_cell.ipynb #ace1d86e
 import numpy as np
 from fastcore.basics import patch
 
-# %% ../nbs/00_cell.ipynb #e4b18c09
+# %% ../nbs/00_cell.ipynb #c65ea6a0
 class RNN:
     "A single-layer Elman RNN with a $\\tanh$ cell and a linear readout; parameters live in `params`."
     def __init__(self,
@@ -45,7 +45,7 @@ class RNN:
     def __repr__(self):
         return f"RNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, dtype={self.dtype.name})"
 
-# %% ../nbs/00_cell.ipynb #0a2977c9
+# %% ../nbs/00_cell.ipynb #e3e2255d
 def _glorot_uniform(rng, fan_in, fan_out):
     "Glorot & Bengio (2010) uniform init: U(-a, a), a = sqrt(6 / (fan_in + fan_out))."
     a = np.sqrt(6.0 / (fan_in + fan_out))
@@ -56,7 +56,7 @@ def _orthogonal(rng, n):
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.sign(np.diag(R))   # flip columns so that diag(R) > 0
 
-# %% ../nbs/00_cell.ipynb #07d33b57
+# %% ../nbs/00_cell.ipynb #8331642f
 def _shape(names): return '(' + ', '.join(names) + (',)' if len(names) == 1 else ')')
 
 def _check_x(x, n_in:int, dtype, lead:tuple, name:str):
@@ -93,7 +93,7 @@ def _check_h(h, B:int, n_hidden:int, dtype, name:str):
                          f"{np.isinf(h).sum()} infinite entries")
     return h.astype(dtype, copy=False)
 
-# %% ../nbs/00_cell.ipynb #c65ae1ae
+# %% ../nbs/00_cell.ipynb #95b62623
 @patch
 def step(self:RNN,
          x_t,           # inputs at step t: floats (B, n_in) or integer token ids (B,)
@@ -110,7 +110,7 @@ def step(self:RNN,
     a += P['b_h']
     return np.tanh(a, out=a)                           # (B, H)
 
-# %% ../nbs/00_cell.ipynb #123e5cb4
+# %% ../nbs/00_cell.ipynb #d74d5863
 _COLORS = dict(input='#dbeafe', hidden='#fde68a', output='#dcfce7', edge='#374151')
 
 def _node(ax, xy, text, kind='hidden', w=0.16, h=0.11):
@@ -130,7 +130,7 @@ def _edge(ax, a, b, label=None, rad=0.0, label_xy=None, **kw):
         lx, ly = label_xy if label_xy is not None else ((a[0] + b[0]) / 2 + 0.02, (a[1] + b[1]) / 2)
         ax.text(lx, ly, label, fontsize=12, color='#1f2937', ha='left', va='center')
 
-# %% ../nbs/00_cell.ipynb #5e8e09b6
+# %% ../nbs/00_cell.ipynb #f8796dde
 def draw_cell(ax=None, # matplotlib axes to draw on; a new figure when omitted
              ):        # the axes
     "Draw the recurrent cell: $x_t \\to h_t \\to y_t$, with the loop that feeds $h_t$ back through $W_{hh}$."

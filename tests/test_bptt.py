@@ -1,0 +1,178 @@
+"""Chapters 1, 2 and 2a over random shapes: forward is step T times; BPTT agrees with finite differences and
+torch.autograd in float64; the truncation schemes match their definitions and PyTorch."""
+import itertools
+from functools import partial
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from rnnlit import RNN, clip_grad_norm, numerical_grads, rel_error, torch_loss_and_grads
+from rnnlit.bptt import _backward
+
+
+@st.composite
+def problems(draw, max_T=7, max_B=4, max_size=6):
+    "A float64 RNN, inputs (floats or token ids), targets and maybe an initial state."
+    T, B = draw(st.integers(1, max_T)), draw(st.integers(1, max_B))
+    n_in, H, n_out = (draw(st.integers(1, max_size)) for _ in range(3))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    rnn = RNN(n_in, H, n_out, seed=seed, dtype=np.float64)
+    X = rng.integers(0, n_in, (T, B)) if draw(st.booleans()) else rng.standard_normal((T, B, n_in))
+    h0 = rng.standard_normal((B, H)) * 0.5 if draw(st.booleans()) else None
+    return rnn, X, rng.integers(0, n_out, (T, B)), h0
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_forward_is_step_T_times(p):
+    rnn, X, _, h0 = p
+    logits, H = rnn.forward(X, h0)
+    h = h0
+    for t in range(len(X)):
+        h = rnn.step(X[t], h)
+        np.testing.assert_allclose(H[t], h, atol=1e-13, rtol=0)
+    np.testing.assert_allclose(logits, H @ rnn.params['W_hy'] + rnn.params['b_y'], atol=1e-13, rtol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_bptt_matches_finite_differences(p):
+    rnn, X, Y, h0 = p
+    _, grads, _ = rnn.loss_and_grads(X, Y, h0)
+    fd = numerical_grads(rnn, X, Y, h0)
+    for k in grads: assert rel_error(fd[k], grads[k]) < 1e-6, (k, rel_error(fd[k], grads[k]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(problems(max_T=12, max_B=5, max_size=9))
+def test_bptt_matches_torch_autograd(p):
+    rnn, X, Y, h0 = p
+    loss, grads, h_last = rnn.loss_and_grads(X, Y, h0)
+    t_loss, t_grads, t_h_last, t_logits = torch_loss_and_grads(rnn, X, Y, h0)
+    assert abs(loss - t_loss) < 1e-10
+    assert np.abs(rnn.forward(X, h0)[0] - t_logits).max() < 1e-10
+    assert np.abs(h_last - t_h_last).max() < 1e-10
+    for k in grads:
+        assert grads[k].shape == rnn.params[k].shape and grads[k].dtype == np.float64
+        assert np.abs(grads[k] - t_grads[k]).max() < 1e-10, k
+
+
+def test_float32_gradients_are_float32_and_close_to_float64():
+    r64 = RNN(7, 11, 5, seed=3, dtype=np.float64)
+    r32 = RNN(7, 11, 5, seed=3, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    X, Y = rng.integers(0, 7, (9, 4)), rng.integers(0, 5, (9, 4))
+    l64, g64, _ = r64.loss_and_grads(X, Y)
+    l32, g32, h32 = r32.loss_and_grads(X, Y)
+    assert h32.dtype == np.float32 and all(g.dtype == np.float32 for g in g32.values())
+    assert abs(l32 - l64) < 1e-5
+    for k in g64: assert rel_error(g32[k], g64[k]) < 1e-4, k
+
+
+def _torch_detached(rnn, X, Y, k, h0):
+    P = {n: torch.tensor(v, requires_grad=True) for n, v in rnn.params.items()}
+    x = F.one_hot(torch.as_tensor(X), rnn.n_in).double() if X.dtype.kind in 'iu' else torch.as_tensor(X)
+    h = torch.zeros(X.shape[1], rnn.n_hidden, dtype=torch.float64) if h0 is None else torch.as_tensor(h0)
+    hs = []
+    for t, x_t in enumerate(x.unbind(0)):
+        if t and t % k == 0: h = h.detach()
+        h = torch.tanh(x_t @ P['W_xh'] + h @ P['W_hh'] + P['b_h'])
+        hs.append(h)
+    loss = F.cross_entropy((torch.stack(hs) @ P['W_hy'] + P['b_y']).reshape(-1, rnn.n_out), torch.as_tensor(Y).reshape(-1))
+    loss.backward()
+    return loss.item(), {n: v.grad.numpy() for n, v in P.items()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_T=12), st.integers(1, 13))
+def test_chunked_truncation_is_torch_detach(p, k):
+    rnn, X, Y, h0 = p
+    loss, grads, _ = rnn.chunked_loss_and_grads(X, Y, k, h0)
+    t_loss, t_grads = _torch_detached(rnn, X, Y, k, h0)
+    assert abs(loss - t_loss) < 1e-10
+    for n in grads: assert np.abs(grads[n] - t_grads[n]).max() < 1e-10, n
+
+
+def _bptt_hh_by_definition(rnn, X, Y, h, h_prime, h0):
+    def backward(W_hh, H, dH):
+        DA = np.zeros_like(dH)
+        for s in range(len(H)):
+            end = min((s // h_prime + 1) * h_prime, len(H))
+            start = max(end - h, 0)
+            blk = np.zeros_like(dH[start:s + 1]); blk[-1] = dH[s]
+            DA[start:s + 1] += _backward(W_hh, H[start:s + 1], blk)
+        return DA
+    return rnn._grads_with(X, Y, h0, backward)[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_T=12), st.integers(1, 6), st.integers(0, 8))
+def test_bptt_hh_matches_its_definition(p, h_prime, extra):
+    rnn, X, Y, h0 = p
+    h = h_prime + extra
+    _, grads, _ = rnn.bptt_hh_loss_and_grads(X, Y, h, h_prime, h0)
+    ref = _bptt_hh_by_definition(rnn, X, Y, h, h_prime, h0)
+    for n in grads: assert rel_error(grads[n], ref[n]) < 1e-12, n
+    if h >= len(X):
+        full = rnn.loss_and_grads(X, Y, h0)[1]
+        for n in grads: assert rel_error(grads[n], full[n]) < 1e-12, n
+
+
+@settings(max_examples=15, deadline=None)
+@given(problems(max_T=6), st.floats(0.1, 1.0))
+def test_randomized_truncation_is_unbiased(p, prob):
+    rnn, X, Y, h0 = p
+    T = len(X)
+    full = rnn.loss_and_grads(X, Y, h0)[1]
+    expected = {n: np.zeros_like(g) for n, g in full.items()}
+    for pattern in itertools.product([0, 1], repeat=T - 1):
+        kept = np.array((0,) + pattern)
+        w = prob ** kept[1:].sum() * (1 - prob) ** (T - 1 - kept[1:].sum())
+        g = rnn._grads_with(X, Y, h0, partial(_backward, keep=kept / prob))[1]
+        for n in g: expected[n] += w * g[n]
+    for n in full: assert rel_error(expected[n], full[n]) < 1e-10, n
+
+
+def test_randomized_with_p_one_is_full_bptt():
+    rnn = RNN(4, 5, 4, seed=0, dtype=np.float64)
+    X, Y = np.array([[0, 1], [2, 3], [1, 1]]), np.array([[1, 2], [3, 0], [0, 0]])
+    full = rnn.loss_and_grads(X, Y)[1]
+    rand = rnn.randomized_loss_and_grads(X, Y, 1.0, np.random.default_rng(0))[1]
+    for n in full: np.testing.assert_array_equal(full[n], rand[n])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 5)), min_size=1, max_size=4),
+       st.floats(1e-3, 10), st.integers(0, 1000))
+def test_clip_grad_norm_matches_torch(shapes, max_norm, seed):
+    rng = np.random.default_rng(seed)
+    grads = {f'g{i}': rng.standard_normal(s) for i, s in enumerate(shapes)}
+    params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads.values()]
+    for p, g in zip(params, grads.values()): p.grad = torch.tensor(g.copy())
+    norm = clip_grad_norm(grads, max_norm)
+    t_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+    assert abs(norm - t_norm) < 1e-12 * max(1, t_norm)
+    after = np.sqrt(sum((g ** 2).sum() for g in grads.values()))
+    assert after <= max_norm * (1 + 1e-12) and (norm <= max_norm or abs(after - max_norm) < 1e-9)
+    for g, p in zip(grads.values(), params): assert rel_error(g, p.grad.numpy()) < 1e-6 / max_norm + 1e-12
+
+
+def test_clip_grad_norm_leaves_non_finite_gradients_alone():
+    grads = {'a': np.array([1.0, np.inf])}
+    assert clip_grad_norm(grads, 1.0) == np.inf and grads['a'][0] == 1.0
+
+
+@pytest.mark.parametrize('call, exc, msg', [
+    (lambda r: r.forward(np.zeros((3, 2), np.float32)), TypeError, 'token ids must have an integer dtype'),
+    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 1), int)), ValueError, '`targets`: expected shape (T, B) = (3, 2); got (3, 1)'),
+    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), 7)), ValueError, 'class ids must lie in [0, 5); got ids from 7 to 7'),
+    (lambda r: r.chunked_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 0), ValueError, '`k`: expected a positive int; got 0'),
+    (lambda r: r.bptt_hh_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 2, 3), ValueError, '`h` must be at least `h_prime`'),
+    (lambda r: r.randomized_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 0.0), ValueError, '`p`: expected a probability in (0, 1]'),
+    (lambda r: clip_grad_norm({}, -1), ValueError, '`max_norm`'),
+])
+def test_bad_input(call, exc, msg):
+    with pytest.raises(exc) as e: call(RNN(4, 3, 5))
+    assert msg in str(e.value)
