@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['rel_error', 'numerical_grads', 'torch_loss_and_grads']
 
-# %% ../nbs/02_bptt.ipynb #01a2d58d
+# %% ../nbs/02_bptt.ipynb #3f5143de
 import numpy as np
 from fastcore.basics import patch
 from .cell import RNN, _check_x, _check_h
 from .unroll import _recur, _readout
 
-# %% ../nbs/02_bptt.ipynb #8cfb2b36
+# %% ../nbs/02_bptt.ipynb #b3b0f7cd
 def _check_targets(targets, shape:tuple, n_out:int):
     "Check integer class ids `targets` of shape `shape` = (T, B), each in [0, n_out)."
     y = np.asarray(targets)
@@ -66,7 +66,7 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
     g['b_y'] = dY.sum(0)
     return g
 
-# %% ../nbs/02_bptt.ipynb #7cb1206b
+# %% ../nbs/02_bptt.ipynb #c0c75c6d
 @patch
 def loss_and_grads(self:RNN,
                    X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -90,7 +90,7 @@ def _grads_with(self:RNN, X, targets, h0, backward):
     DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(T, B, -1))               # (T, B, H)
     return loss, _weight_grads(P, X, ids, h0, H, DA, dY), H[-1].copy()
 
-# %% ../nbs/02_bptt.ipynb #6682215d
+# %% ../nbs/02_bptt.ipynb #2a59d312
 def rel_error(a:np.ndarray, # one gradient
               b:np.ndarray, # the other, same shape
              )->float:      # norm-wise relative error, 0 when both are 0
@@ -120,7 +120,7 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
         grads[k] = g
     return grads
 
-# %% ../nbs/02_bptt.ipynb #887b83f7
+# %% ../nbs/02_bptt.ipynb #e1568aeb
 def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into torch tensors
                          X,         # inputs: floats (T, B, n_in) or token ids (T, B)
                          targets,   # class ids (T, B)
