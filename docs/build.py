@@ -166,7 +166,7 @@ def to_myst(nb: dict) -> dict:
         tags = []
         if d.get('echo') == 'false': tags.append('remove-input')
         if d.get('output') == 'false': tags.append('remove-output')
-        if d.get('code-fold') in ('true', 'show'): tags.append('hide-input')
+        if d.get('code-fold') == 'true': tags.append('hide-input')     # 'show' (nbdev's exported code): open
         meta = {k: v for k, v in c.get('metadata', {}).items() if k != 'tags'}
         if tags: meta['tags'] = tags
         cells.append({**c, 'source': code, 'metadata': meta})

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['clip_grad_norm']
 
-# %% ../nbs/02a_truncation.ipynb #b95fc8d7
+# %% ../nbs/02a_truncation.ipynb #e82dac57
 import numpy as np
 from functools import partial
 from fastcore.basics import patch
 from .cell import RNN
 from .bptt import _backward
 
-# %% ../nbs/02a_truncation.ipynb #efb9e16a
+# %% ../nbs/02a_truncation.ipynb #063cc90f
 @patch
 def chunked_loss_and_grads(self:RNN,
                            X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -38,7 +38,7 @@ def bptt_hh_loss_and_grads(self:RNN,
     if h < h_prime: raise ValueError(f"`h` must be at least `h_prime`; got h={h}, h_prime={h_prime}")
     return self._grads_with(X, targets, h0, partial(_blocks_backward, h=h, h_prime=h_prime))
 
-# %% ../nbs/02a_truncation.ipynb #d9b2266f
+# %% ../nbs/02a_truncation.ipynb #e8841b0e
 def _check_positive(v, name):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"`{name}`: expected a positive int; got {v!r}")
@@ -55,7 +55,7 @@ def _blocks_backward(W_hh, H, dH, h, h_prime):
         DA[start:end] += _backward(W_hh, H[start:end], blk)
     return DA
 
-# %% ../nbs/02a_truncation.ipynb #e910be28
+# %% ../nbs/02a_truncation.ipynb #c2395c0c
 @patch
 def randomized_loss_and_grads(self:RNN,
                               X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -71,7 +71,7 @@ def randomized_loss_and_grads(self:RNN,
     keep = (rng.random(T) < p) / p              # keep[t] scales what step t sends back to t-1; keep[0] is unused
     return self._grads_with(X, targets, h0, partial(_backward, keep=keep))
 
-# %% ../nbs/02a_truncation.ipynb #e653791a
+# %% ../nbs/02a_truncation.ipynb #fb5cd4ab
 def clip_grad_norm(grads:dict,      # gradients, e.g. from `loss_and_grads`; scaled in place
                    max_norm:float,  # the largest global L2 norm allowed
                   )->float:         # the global norm before clipping (inf or nan if a gradient is not finite)

@@ -23,10 +23,11 @@ def test_front_matter_becomes_title_and_lead():
 
 
 def test_directives_become_myst_nb_tags():
-    cells = convert(code('#| echo: false\nplot()'), code('#| output: false\nx'), code('#| code-fold: show\ndef f(): pass'),
+    cells = convert(code('#| echo: false\nplot()'), code('#| output: false\nx'), code('#| code-fold: true\ndef f(): pass'),
+                    code('#| code-fold: show\n#| code-summary: "Exported source"\ndef g(): pass'),
                     code('#| include: false\nsecret'), code('plain'))
-    assert [c['metadata'].get('tags') for c in cells] == [['remove-input'], ['remove-output'], ['hide-input'], None]
-    assert [c['source'] for c in cells] == ['plot()', 'x', 'def f(): pass', 'plain']
+    assert [c['metadata'].get('tags') for c in cells] == [['remove-input'], ['remove-output'], ['hide-input'], None, None]
+    assert [c['source'] for c in cells] == ['plot()', 'x', 'def f(): pass', 'def g(): pass', 'plain']
 
 
 def test_asis_output_becomes_markdown_cells():
