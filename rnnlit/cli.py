@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['parser', 'main']
 
-# %% ../nbs/90_cli.ipynb #a12df54f
+# %% ../nbs/90_cli.ipynb #05b9ec72
 import argparse, json, sys
 from pathlib import Path
 
-# %% ../nbs/90_cli.ipynb #b4be56e9
+# %% ../nbs/90_cli.ipynb #4fc5a593
 def _size(s:str)->tuple:
     "Parse `T,B,n_in,n_hidden,n_out[,ids]` into a benchmark size tuple."
     parts = s.split(',')
@@ -25,21 +25,25 @@ def _positive(s:str)->int:
     if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer; got {s!r}")
     return v
 
-# %% ../nbs/90_cli.ipynb #c32bffb7
+# %% ../nbs/90_cli.ipynb #9a7c69a5
 def parser()->argparse.ArgumentParser:
     "The argument parser of the `rnnlit` command."
     p = argparse.ArgumentParser(prog='rnnlit', description='rnnlit: recurrent neural networks built from scratch.')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    b = sub.add_parser('bench', help='time NumPy BPTT against PyTorch nn.RNN on the CPU',
-                       description='Time rnnlit\'s loss_and_grads against PyTorch (nn.RNN + nn.Linear + cross-entropy, '
-                                   'forward and backward, float32) after checking that both agree. Needs PyTorch.')
-    b.add_argument('--device', choices=['cpu'], default='cpu', help='where to run (default: cpu)')
+    b = sub.add_parser('bench', help='time NumPy BPTT against PyTorch (chapters 2b and 4)',
+                       description='Without --device: time rnnlit\'s loss_and_grads against PyTorch (nn.RNN + nn.Linear + '
+                                   'cross-entropy, forward and backward, float32) on the CPU at the sizes of chapter 2b. '
+                                   'With --device: chapter 4\'s sweep over T, B and H of rnnlit, a scratch PyTorch loop '
+                                   '(on CUDA also captured in a CUDA graph) and nn.RNN (cuDNN on CUDA), with plots. '
+                                   'Every implementation is checked against the others before it is timed. Needs PyTorch.')
+    b.add_argument('--device', choices=['cpu', 'cuda'], help='run chapter 4\'s sweep on this device')
     b.add_argument('--rounds', type=_positive, default=7, help='paired timing rounds per size (default: 7)')
     b.add_argument('--threads', type=_positive, default=2, help='threads for NumPy\'s BLAS and for PyTorch (default: 2)')
     b.add_argument('--budget', type=float, default=0.3, help='seconds of timed calls per segment (default: 0.3)')
     b.add_argument('--size', type=_size, action='append', metavar='T,B,I,H,O[,ids]',
                    help='a size to time, repeatable (default: the four sizes of chapter 2b)')
-    b.add_argument('--out', type=Path, help='write the results as JSON to this file')
+    b.add_argument('--quick', action='store_true', help='with --device: a small sweep of a few seconds, to check the setup')
+    b.add_argument('--out', type=Path, help='write the results as JSON to this file (the sweep\'s plot beside it, as .png)')
     return p
 
 def main(argv=None):   # arguments; `sys.argv[1:]` when omitted
@@ -50,17 +54,38 @@ def main(argv=None):   # arguments; `sys.argv[1:]` when omitted
         print(f"rnnlit {args.command}: needs {e.name or 'a missing package'}; install it with: pip install \"rnnlit[torch]\"", file=sys.stderr)
         return 1
 
-# %% ../nbs/90_cli.ipynb #0caaff4d
+# %% ../nbs/90_cli.ipynb #08e8a20c
 def _bench(args):
+    if args.device: return _sweep(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table
     res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads, budget=args.budget,
                     log=lambda s: print(s, flush=True))
-    res['command'] = 'rnnlit ' + ' '.join(sys.argv[1:]) if sys.argv[0].endswith('rnnlit') else 'rnnlit bench'
+    res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1))
         print(f'wrote {args.out}')
+    return 0
+
+def _command_line(): return 'rnnlit ' + ' '.join(sys.argv[1:]) if sys.argv[0].endswith('rnnlit') else None
+
+def _sweep(args):
+    import torch
+    from rnnlit.torch_rnn import sweep, sweep_table, plot_sweep
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        print('rnnlit bench: --device cuda, but PyTorch sees no CUDA device', file=sys.stderr)
+        return 1
+    if args.device == 'cpu': torch.set_num_threads(args.threads)
+    quick = dict(base=(10, 4, 32), grid={'T': [5, 10], 'B': [1, 4], 'H': [16, 32]}) if args.quick else {}
+    res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
+    res['command'] = _command_line() or f'rnnlit bench --device {args.device}'
+    print(sweep_table(res))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1))
+        plot_sweep(res, args.out.with_suffix('.png'))
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return 0
 
 _COMMANDS = {'bench': _bench}

@@ -1,0 +1,114 @@
+"""Chapter 4: weights moved between rnnlit and PyTorch, three implementations agreeing, the sweep's plumbing."""
+import json, subprocess, sys
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from rnnlit import RNN
+from rnnlit.torch_rnn import TorchRNN, from_torch, scratch_forward, sweep, three_way, to_torch, torch_params
+
+CUDA = torch.cuda.is_available()
+
+
+@st.composite
+def problems(draw, dtype=np.float64):
+    T, B = draw(st.integers(1, 8)), draw(st.integers(1, 4))
+    n_in, H, n_out = (draw(st.integers(1, 7)) for _ in range(3))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    rnn = RNN(n_in, H, n_out, seed=seed, dtype=dtype)
+    X = rng.integers(0, n_in, (T, B)) if draw(st.booleans()) else rng.standard_normal((T, B, n_in)).astype(dtype)
+    h0 = rng.standard_normal((B, H)).astype(dtype) if draw(st.booleans()) else None
+    return rnn, X, rng.integers(0, n_out, (T, B)), h0
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.sampled_from([np.float32, np.float64]))
+def test_round_trip_is_lossless(p, dtype):
+    rnn = RNN(p[0].n_in, p[0].n_hidden, p[0].n_out, seed=1, dtype=dtype)
+    back = from_torch(to_torch(rnn))
+    assert back.dtype == rnn.dtype
+    for k, v in rnn.params.items():
+        np.testing.assert_array_equal(back.params[k], v)
+        assert back.params[k].flags.c_contiguous
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_three_implementations_agree_in_float64(p):
+    "Loss, logits and every gradient: max absolute difference below 1e-10 (three_way reports relative errors)."
+    rnn, X, Y, h0 = p
+    loss, grads, _ = rnn.loss_and_grads(X, Y, h0)
+    logits = rnn.forward(X, h0)[0]
+    Xt, h0t = torch.as_tensor(X), None if h0 is None else torch.as_tensor(h0)
+    P = torch_params(rnn)
+    z, _ = scratch_forward(P, Xt, h0t)
+    l = F.cross_entropy(z.reshape(-1, rnn.n_out), torch.as_tensor(Y).reshape(-1)); l.backward()
+    m = to_torch(rnn)
+    zm, _ = m(X, h0)
+    lm = F.cross_entropy(zm.reshape(-1, rnn.n_out), torch.as_tensor(Y).reshape(-1)); lm.backward()
+    mg = {'W_xh': m.rnn.weight_ih_l0.grad.T, 'W_hh': m.rnn.weight_hh_l0.grad.T, 'b_h': m.rnn.bias_ih_l0.grad,
+          'W_hy': m.head.weight.grad.T, 'b_y': m.head.bias.grad}
+    for loss_t, z_t, g_t in ((l, z, {k: v.grad for k, v in P.items()}), (lm, zm, mg)):
+        assert abs(loss_t.item() - loss) < 1e-10
+        assert np.abs(z_t.detach().numpy() - logits).max() < 1e-10
+        for k in grads: assert np.abs(g_t[k].numpy() - grads[k]).max() < 1e-10, k
+    np.testing.assert_allclose(m.rnn.bias_hh_l0.grad.numpy(), grads['b_h'], atol=1e-12)   # both biases get all of it
+    errs = three_way(rnn, X, Y, h0)
+    assert max(max(e.values()) for e in errs.values()) < 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(problems(dtype=np.float32))
+def test_three_implementations_agree_in_float32(p):
+    rnn, X, Y, h0 = p
+    assert max(max(e.values()) for e in three_way(rnn, X, Y, h0).values()) < 1e-4
+
+
+def test_from_torch_sums_the_two_biases():
+    torch.manual_seed(0)
+    m = TorchRNN(3, 4, 2, dtype=torch.float64)
+    r = from_torch(m)
+    np.testing.assert_array_equal(r.params['b_h'], (m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0).detach().numpy())
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    np.testing.assert_allclose(r.forward(x)[0], m(x)[0].detach().numpy(), atol=1e-12)
+
+
+def test_from_torch_rejects_other_rnns():
+    m = TorchRNN(3, 4, 2)
+    m.rnn = torch.nn.RNN(3, 4, nonlinearity='relu')
+    with pytest.raises(ValueError, match='tanh nn.RNN'): from_torch(m)
+    m.rnn = torch.nn.RNN(3, 4, num_layers=2)
+    with pytest.raises(ValueError, match='one-layer'): from_torch(m)
+    with pytest.raises(TypeError, match='float32 or float64'): from_torch(TorchRNN(3, 4, 2, dtype=torch.float16))
+
+
+def test_import_without_torch_says_how_to_install():
+    code = "import sys; sys.modules['torch'] = None\ntry:\n import rnnlit.torch_rnn\nexcept ImportError as e: print(e)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert 'pip install "rnnlit[torch]"' in r.stdout, r.stdout + r.stderr
+
+
+def test_quick_sweep_on_the_cpu_from_the_command_line(tmp_path):
+    out = tmp_path/'s.json'
+    r = subprocess.run(['rnnlit', 'bench', '--device', 'cpu', '--quick', '--out', str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert {row['axis'] for row in res['rows']} == {'T', 'B', 'H'}
+    assert all(set(row['ms']) == {'numpy', 'scratch', 'nn.RNN'} and row['agreement'] < 1e-4 for row in res['rows'])
+    assert out.with_suffix('.png').stat().st_size > 10_000
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error():
+    if CUDA: pytest.skip('a GPU is present')
+    r = subprocess.run(['rnnlit', 'bench', '--device', 'cuda'], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == 'rnnlit bench: --device cuda, but PyTorch sees no CUDA device'
+
+
+@pytest.mark.skipif(not CUDA, reason='needs a CUDA GPU')
+def test_three_implementations_agree_on_the_gpu():
+    rng = np.random.default_rng(0)
+    rnn = RNN(7, 12, 7, seed=3, dtype=np.float64)
+    errs = three_way(rnn, rng.integers(0, 7, (9, 4)), rng.integers(0, 7, (9, 4)), device='cuda')
+    assert max(max(e.values()) for e in errs.values()) < 1e-10
