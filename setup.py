@@ -36,6 +36,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name']: ['data/*.txt', 'data/*.md']},
     install_requires=requirements,
     extras_require=extras,
     python_requires='>=' + min_python,

@@ -6,8 +6,8 @@
 __all__ = ['TorchRNN', 'to_torch', 'from_torch', 'torch_params', 'scratch_forward', 'no_tf32', 'three_way', 'time_call',
            'graphed_step', 'time_config', 'device_info', 'sweep', 'plot_sweep', 'sweep_table']
 
-# %% ../nbs/04_torch_rnn.ipynb #81789565
-import datetime, json, platform, time
+# %% ../nbs/04_torch_rnn.ipynb #691efa67
+import datetime, json, time
 from contextlib import contextmanager
 import numpy as np
 try:
@@ -18,8 +18,9 @@ except ImportError as e:
     raise ImportError('rnnlit.torch_rnn needs PyTorch: pip install "rnnlit[torch]"', name='torch') from e
 from .cell import RNN
 from .bptt import rel_error
+from .bench import cpu_name
 
-# %% ../nbs/04_torch_rnn.ipynb #50c5d228
+# %% ../nbs/04_torch_rnn.ipynb #c70b6720
 class TorchRNN(nn.Module):
     "`nn.RNN` (tanh, one layer, time-major) + `nn.Linear`: the model of `RNN` as a PyTorch module."
     def __init__(self, n_in:int, n_hidden:int, n_out:int, dtype=torch.float32, device=None):
@@ -42,7 +43,7 @@ class TorchRNN(nn.Module):
         H, _ = self.rnn(X, h0)
         return self.head(H), H
 
-# %% ../nbs/04_torch_rnn.ipynb #ebfac602
+# %% ../nbs/04_torch_rnn.ipynb #60c1e854
 _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 def to_torch(rnn:RNN,     # the model to copy
@@ -73,7 +74,7 @@ def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with a one-layer
                   'b_y': a(head.bias).copy()}
     return out
 
-# %% ../nbs/04_torch_rnn.ipynb #1964c185
+# %% ../nbs/04_torch_rnn.ipynb #4161a97e
 def torch_params(rnn:RNN, device=None)->dict:
     "`rnn.params` as PyTorch leaf tensors that require gradients, on `device`."
     return {k: torch.tensor(v, device=device, requires_grad=True) for k, v in rnn.params.items()}
@@ -127,7 +128,7 @@ def three_way(rnn:RNN,      # the model; its dtype sets the comparison's precisi
     return {name: {'loss': rel_error(np.array(r['loss']), np.array(loss)), 'logits': rel_error(a(r['logits']), logits),
                    **{k: rel_error(a(g), grads[k]) for k, g in r['grads'].items()}} for name, r in out.items()}
 
-# %% ../nbs/04_torch_rnn.ipynb #5e8e1542
+# %% ../nbs/04_torch_rnn.ipynb #f9e170d0
 def _sync(device):
     if str(device).startswith('cuda'): torch.cuda.synchronize()
 
@@ -162,7 +163,7 @@ def graphed_step(step, params:list):
     torch.cuda.synchronize()
     return g, loss, time.perf_counter() - t
 
-# %% ../nbs/04_torch_rnn.ipynb #5b50ac54
+# %% ../nbs/04_torch_rnn.ipynb #7cade2dd
 def time_config(T:int, B:int, H:int, n_io:int=128, device='cpu', seed:int=0, threads:int=2)->dict:
     "Check, then time forward+loss+backward at one size for every implementation available on `device`."
     from threadpoolctl import threadpool_limits
@@ -211,9 +212,7 @@ _SMALL = [(25, 1, 100), (100, 1, 32), (100, 1, 64), (100, 1, 128), (100, 4, 64),
 
 def device_info(device='cpu')->dict:
     "The names and versions that belong in a timing's title."
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
+    cpu = cpu_name()
     cuda = str(device).startswith('cuda')
     return dict(device=torch.cuda.get_device_name(device) if cuda else cpu, host_cpu=cpu, torch=torch.__version__,
                 cuda=torch.version.cuda if cuda else None, cudnn=torch.backends.cudnn.version() if cuda else None,
@@ -276,7 +275,7 @@ def plot_sweep(res:dict, # a result from `sweep`
     if path: fig.savefig(path, dpi=110)
     return fig
 
-# %% ../nbs/04_torch_rnn.ipynb #e84c5f74
+# %% ../nbs/04_torch_rnn.ipynb #b6a50b1f
 def sweep_table(res:dict)->str:   # a result from `sweep`
     "A markdown table of a sweep: milliseconds per implementation, and each one's time relative to `nn.RNN`."
     impls = [k for k in ('numpy', 'scratch', 'scratch+graph', 'nn.RNN', 'nn.RNN tf32') if any(k in r['ms'] for r in res['rows'])]

@@ -1,0 +1,183 @@
+"""Chapter 3: data, optimizers, training, sampling, checkpoints and the train/sample commands."""
+import os, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from rnnlit.data import Vocab, batchify, load_text, n_windows, split, tokenize, unigram_loss, window
+from rnnlit.train import (Adagrad, Adam, CheckpointError, SGD, Trainer, TrainingError, load_checkpoint,
+                          next_distribution, sample)
+
+TEXT = load_text('corpus')[:30_000]
+SMALL = dict(level='char', hidden=24, seq_len=16, batch=4, lr=3e-3, seed=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=('Cs',)), min_size=1, max_size=200))
+def test_char_vocab_round_trip(text):
+    v = Vocab.from_text(text)
+    assert v.decode(v.encode(text)) == text and len(v) == len(set(text))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(['feeling', 'under', 'the', 'weather', '.', ',', '\n', "don't", '42']), min_size=1, max_size=40))
+def test_word_vocab_round_trip_of_its_own_tokens(words):
+    text = ' '.join(words)
+    v = Vocab.from_text(text, 'word')
+    assert v.encode(v.decode(v.encode(text))).tolist() == v.encode(text).tolist()
+    assert v.itos[0] == '<unk>' and v.encode('zebra').tolist() == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 300), st.integers(1, 9), st.integers(1, 12))
+def test_batchify_and_windows_cover_the_stream_in_order(n, B, T):
+    ids = np.arange(n)
+    if n // B < 2:
+        with pytest.raises(ValueError): batchify(ids, B)
+        return
+    S = batchify(ids, B)
+    assert S.shape == (n // B, B) and S.T.ravel().tolist() == list(range(S.size))     # each column is consecutive
+    for k in range(n_windows(S, T)):
+        X, Y = window(S, k, T)
+        assert (Y == X + 1).all()                                                  # targets: the next token
+        if k: assert (X[0] == window(S, k - 1, T)[1][-1]).all()                      # windows continue each other
+
+
+def test_unigram_loss_of_uniform_data_is_log_n():
+    ids = np.tile(np.arange(8), 100)
+    assert abs(unigram_loss(ids, ids, 8) - np.log(8)) < 1e-12
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(['sgd', 'adagrad', 'adam']), st.floats(1e-3, 0.5), st.integers(1, 25), st.integers(0, 1000))
+def test_optimizers_match_torch_optim(name, lr, steps, seed):
+    rng = np.random.default_rng(seed)
+    params = {'a': rng.standard_normal((2, 3)), 'b': rng.standard_normal(4)}
+    tp = [torch.tensor(v.copy(), requires_grad=True) for v in params.values()]
+    opt, topt = {'sgd': (SGD(params, lr, momentum=0.8), torch.optim.SGD(tp, lr, momentum=0.8)),
+                 'adagrad': (Adagrad(params, lr), torch.optim.Adagrad(tp, lr)),
+                 'adam': (Adam(params, lr), torch.optim.Adam(tp, lr))}[name]
+    for _ in range(steps):
+        g = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        for t, k in zip(tp, params): t.grad = torch.tensor(g[k])
+        opt.step(g); topt.step()
+    for t, k in zip(tp, params): np.testing.assert_allclose(params[k], t.detach().numpy(), atol=1e-11, rtol=0)
+
+
+@pytest.mark.parametrize('by_line', [False, True])
+def test_resume_is_bitwise_exact(tmp_path, by_line):
+    text = load_text('idioms') if by_line else TEXT
+    cfg = {**SMALL, 'level': 'word', 'by_line': True, 'batch': 8} if by_line else SMALL
+    straight = Trainer(text, **cfg).fit(40, eval_every=10, progress=False)
+    first = Trainer(text, **cfg).fit(25, eval_every=10, progress=False)
+    path = first.save(tmp_path/'ck.npz')
+    assert [p.name for p in tmp_path.iterdir()] == ['ck.npz']                     # no temporary file left behind
+    second = Trainer.resume(path, text).fit(15, eval_every=10, progress=False)
+    assert np.array_equal(second.losses, straight.losses)
+    assert second.step == straight.step and np.array_equal(second.h, straight.h)
+    for k, v in straight.rnn.params.items(): assert np.array_equal(second.rnn.params[k], v)
+    assert second.sample('feeling' if by_line else 'The', 20) == straight.sample('feeling' if by_line else 'The', 20)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path):
+    t = Trainer(TEXT, **SMALL).fit(3, progress=False)
+    path = t.save(tmp_path/'good.npz')
+    (tmp_path/'trunc.npz').write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    (tmp_path/'text.npz').write_text('not a checkpoint')
+    np.savez(tmp_path/'other.npz', a=np.zeros(2))
+    a = dict(np.load(path)); a['param/W_hh'] = np.zeros((3, 3), np.float32); np.savez(tmp_path/'shape.npz', **a)
+    a = dict(np.load(path)); del a['h']; np.savez(tmp_path/'partial.npz', **a)
+    for name, msg in [('trunc.npz', 'not a readable rnnlit checkpoint'), ('text.npz', 'not a readable rnnlit checkpoint'),
+                      ('other.npz', 'not an rnnlit checkpoint'), ('shape.npz', 'parameter W_hh has shape (3, 3)'),
+                      ('partial.npz', 'incomplete checkpoint, missing h'), ('nope.npz', 'no such checkpoint file')]:
+        with pytest.raises(CheckpointError) as e: load_checkpoint(tmp_path/name)
+        assert str(tmp_path/name) in str(e.value) and msg in str(e.value), str(e.value)
+    with pytest.raises(CheckpointError, match='different text'): Trainer.resume(path, TEXT[:-1])
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_checkpoint(tmp_path):
+    t = Trainer(TEXT, **{**SMALL, 'lr': 1e7, 'clip': None})
+    path = t.save(tmp_path/'ck.npz')
+    with pytest.raises(TrainingError, match='lower the learning rate') as e:
+        t.fit(200, eval_every=1, progress=False, checkpoint=path)
+    assert 'Clip the gradient' in str(e.value)
+    assert all(np.isfinite(v).all() for v in t.rnn.params.values())        # the bad gradient was never applied
+    ck = load_checkpoint(path)                                                 # the last good step's checkpoint
+    assert int(ck['arrays']['step']) == t.step < 200
+    assert all(np.isfinite(v).all() for v in ck['rnn'].params.values())
+
+
+def test_sampling():
+    t = Trainer(TEXT, **SMALL).fit(30, progress=False)
+    greedy = sample(t.rnn, t.vocab, 'The ', 30, greedy=True)
+    assert greedy == sample(t.rnn, t.vocab, 'The ', 30, greedy=True) and greedy.startswith('The ')
+    assert sample(t.rnn, t.vocab, 'The ', 30, top_k=1, rng=np.random.default_rng(0)) == greedy
+    a = sample(t.rnn, t.vocab, 'The ', 50, rng=np.random.default_rng(1))
+    assert a == sample(t.rnn, t.vocab, 'The ', 50, rng=np.random.default_rng(1)) and len(a) == 54
+    p = next_distribution(t.rnn, t.vocab, 'The ', temperature=0.5)
+    assert abs(p.sum() - 1) < 1e-12 and p.max() > next_distribution(t.rnn, t.vocab, 'The ').max()
+    for kw, msg in [(dict(temperature=0), '`temperature`'), (dict(top_k=0), '`top_k`'), (dict(length=-1), '`length`')]:
+        with pytest.raises(ValueError, match=msg): sample(t.rnn, t.vocab, 'The', **kw)
+    with pytest.raises(ValueError, match='not in the vocabulary'): sample(t.rnn, t.vocab, 'The \u2603')
+
+
+def test_trainer_rejects_bad_settings():
+    with pytest.raises(ValueError, match='too few'): Trainer('short text', **SMALL)
+    with pytest.raises(ValueError, match='`hidden`'): Trainer(TEXT, **{**SMALL, 'hidden': 0})
+    with pytest.raises(ValueError, match='`optimizer`'): Trainer(TEXT, **{**SMALL, 'optimizer': 'rmsprop'})
+    with pytest.raises(TypeError, match='unknown setting'): Trainer(TEXT, hiden=3)
+
+
+def rnnlit(*args, cwd=None):
+    return subprocess.run(['rnnlit', *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_train_and_sample_commands(tmp_path):
+    f = tmp_path/'t.txt'; f.write_text(TEXT)
+    r = rnnlit('train', f, '--steps', 40, '--hidden', 16, '--seq-len', 10, '--batch', 4, '--out', tmp_path/'run', '--no-progress')
+    assert r.returncode == 0, r.stderr
+    assert 'held-out loss' in r.stdout and 'perplexity' in r.stdout and 'sample:' in r.stdout
+    assert (tmp_path/'run'/'checkpoint.npz').exists() and (tmp_path/'run'/'loss.png').stat().st_size > 5000
+    r = rnnlit('sample', tmp_path/'run'/'checkpoint.npz', '--prime', 'The ', '--length', 30, '--seed', 0)
+    assert r.returncode == 0 and r.stdout.startswith('The ') and len(r.stdout.rstrip('\n')) == 34
+
+
+def test_train_defaults_to_the_shipped_corpus(tmp_path):
+    r = rnnlit('train', '--steps', 5, '--out', tmp_path/'run', '--no-progress')
+    assert r.returncode == 0, r.stderr
+    assert 'training on corpus: 96 char tokens' in r.stdout
+
+
+def test_train_shows_a_progress_bar(tmp_path):
+    f = tmp_path/'t.txt'; f.write_text(TEXT)
+    r = rnnlit('train', f, '--steps', 30, '--hidden', 8, '--seq-len', 10, '--batch', 2, '--out', tmp_path/'run')
+    assert r.returncode == 0 and '30/30' in r.stderr
+
+
+@pytest.mark.parametrize('content, msg', [
+    (None, 'no such file'), (b'', 'the file is empty'), (b'\x00\x01\x02binary', 'looks like a binary file'),
+    (b'caf\xe9 au lait ' * 10, 'not UTF-8 text (byte 0xe9 at offset 3)'), (b'far too short', 'too few'),
+])
+def test_train_bad_text_files(tmp_path, content, msg):
+    f = tmp_path/'in.txt'
+    if content is not None: f.write_bytes(content)
+    r = rnnlit('train', f, '--out', tmp_path/'run')
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert msg in r.stderr and r.stderr.startswith('rnnlit train: ')
+
+
+@pytest.mark.parametrize('args', [['--hidden', '0'], ['--lr', '-1'], ['--lr', 'nan'], ['--steps', 'x'], ['--level', 'byte'],
+                                  ['--clip', '0'], ['--wat']])
+def test_train_bad_options(tmp_path, args):
+    r = rnnlit('train', *args)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and 'error:' in r.stderr.splitlines()[-1]
+
+
+def test_sample_bad_input(tmp_path):
+    (tmp_path/'bad.npz').write_bytes(b'PK\x03\x04garbage')
+    for args, code, msg in [([tmp_path/'bad.npz'], 1, 'not a readable rnnlit checkpoint'),
+                            ([tmp_path/'none.npz'], 1, 'no such checkpoint file'),
+                            ([tmp_path/'bad.npz', '--temperature', '0'], 2, 'expected a positive number')]:
+        r = rnnlit('sample', *args)
+        assert r.returncode == code and 'Traceback' not in r.stderr and msg in r.stderr, r.stderr
