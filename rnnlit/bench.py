@@ -5,20 +5,20 @@
 # %% auto #0
 __all__ = ['check_agreement', 'bptt_flops', 'matmul_peak', 'cpu_name', 'machine', 'bench_cpu', 'bench_table', 'load_results']
 
-# %% ../nbs/02b_bench.ipynb #46f8b4c9
+# %% ../nbs/02b_bench.ipynb #a69acc95
 import json, os, platform, time, datetime
 import numpy as np
 from .cell import RNN
 from .bptt import rel_error
 
-# %% ../nbs/02b_bench.ipynb #406982c2
+# %% ../nbs/02b_bench.ipynb #48571a74
 SIZES = [(25, 1, 65, 100, 65, True),            # (T, B, n_in, n_hidden, n_out, token ids?): min-char-rnn
          (35, 20, 200, 200, 200, False),
          (100, 32, 128, 256, 128, False),
          (100, 64, 256, 512, 256, False)]
 GOALS = {1: 0.3, 20: 0.9, 32: 0.9, 64: 1.0}     # the ratio rnnlit/torch we aim for, by batch size
 
-# %% ../nbs/02b_bench.ipynb #8d6eca0f
+# %% ../nbs/02b_bench.ipynb #362af31c
 def _problem(T, B, n_in, n_hidden, n_out, ids, seed=0):
     "An RNN, its PyTorch twin (chapter 4's `to_torch`), inputs for both, and targets."
     import torch, torch.nn.functional as F
@@ -40,16 +40,16 @@ def _torch_step(m, Xt, Yt):
 
 def check_agreement(size, tol:float=1e-4)->float:
     "Largest relative difference between rnnlit's and PyTorch's loss and gradients at `size`; fails above `tol`."
+    from rnnlit.torch_rnn import torch_grads
     rnn, m, X, Y, Xt, Yt = _problem(*size)
     loss, g, _ = rnn.loss_and_grads(X, Y)
     t_loss = _torch_step(m, Xt, Yt).item()
-    t = {'W_xh': m.rnn.weight_ih_l0.grad.T, 'W_hh': m.rnn.weight_hh_l0.grad.T, 'b_h': m.rnn.bias_ih_l0.grad,
-         'W_hy': m.head.weight.grad.T, 'b_y': m.head.bias.grad}
+    t = torch_grads(m)
     errs = [rel_error(np.array(loss), np.array(t_loss))] + [rel_error(g[k], t[k].numpy()) for k in g]
     if max(errs) > tol: raise AssertionError(f"rnnlit and torch disagree at {size}: {max(errs):.2e} > {tol}")
     return max(errs)
 
-# %% ../nbs/02b_bench.ipynb #98ececb0
+# %% ../nbs/02b_bench.ipynb #2decdf67
 def bptt_flops(T:int, B:int, n_in:int, n_hidden:int, n_out:int, ids:bool)->int:
     "Matrix-product FLOPs (sum of 2mnk) of one forward and backward pass of the RNN with softmax loss."
     N, H = T * B, n_hidden
@@ -71,7 +71,7 @@ def matmul_peak(n:int=1536, seconds:float=0.6)->dict:
         best[name] = 2 * n ** 3 / min(runs) / 1e9
     return best
 
-# %% ../nbs/02b_bench.ipynb #7211b7c9
+# %% ../nbs/02b_bench.ipynb #8f18e767
 def _segment(f, budget:float):
     "Seconds per call of `f`: pause, warm up untimed, then time calls for about `budget` seconds."
     time.sleep(0.25)
@@ -130,7 +130,7 @@ def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
     return dict(date=datetime.date.today().isoformat(), machine=machine(), threads=threads, rounds=rounds,
                 peak_gflops=peak, rows=rows)
 
-# %% ../nbs/02b_bench.ipynb #fc9ad617
+# %% ../nbs/02b_bench.ipynb #ae18c163
 def bench_table(res:dict)->str:   # a result dict from `bench_cpu` or a result file
     "A markdown table of a benchmark result, with the machine and date it came from."
     m = res['machine']

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['rel_error', 'numerical_grads', 'torch_loss_and_grads']
 
-# %% ../nbs/02_bptt.ipynb #3f5143de
+# %% ../nbs/02_bptt.ipynb #5c9750f1
 import numpy as np
 from fastcore.basics import patch
 from .cell import RNN, _check_x, _check_h
 from .unroll import _recur, _readout
 
-# %% ../nbs/02_bptt.ipynb #b3b0f7cd
+# %% ../nbs/02_bptt.ipynb #daa71d20
 def _check_targets(targets, shape:tuple, n_out:int):
     "Check integer class ids `targets` of shape `shape` = (T, B), each in [0, n_out)."
     y = np.asarray(targets)
@@ -66,7 +66,7 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
     g['b_y'] = dY.sum(0)
     return g
 
-# %% ../nbs/02_bptt.ipynb #c0c75c6d
+# %% ../nbs/02_bptt.ipynb #0187d465
 @patch
 def loss_and_grads(self:RNN,
                    X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -90,7 +90,7 @@ def _grads_with(self:RNN, X, targets, h0, backward):
     DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(T, B, -1))               # (T, B, H)
     return loss, _weight_grads(P, X, ids, h0, H, DA, dY), H[-1].copy()
 
-# %% ../nbs/02_bptt.ipynb #2a59d312
+# %% ../nbs/02_bptt.ipynb #16163793
 def rel_error(a:np.ndarray, # one gradient
               b:np.ndarray, # the other, same shape
              )->float:      # norm-wise relative error, 0 when both are 0
@@ -102,9 +102,9 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
                     X,            # inputs: floats (T, B, n_in) or token ids (T, B)
                     targets,      # class ids (T, B)
                     h0=None,      # initial state (B, n_hidden)
-                    eps:float=1e-5, # the nudge
-                   )->dict:       # central-difference estimate of every gradient, like `rnn.params`
-    "Estimate the gradient of `rnn.loss_and_grads`'s loss entry by entry with central differences. Slow: for checks."
+                    eps:float=1e-3, # the nudge
+                   )->dict:       # five-point central-difference estimate of every gradient, like `rnn.params`
+    "Estimate the gradient of `rnn.loss_and_grads`'s loss entry by entry with five-point central differences. Slow: for checks."
     def loss():
         logits, _ = rnn.forward(X, h0)
         return _softmax_xent(logits.reshape(-1, rnn.n_out), np.asarray(targets).reshape(-1))[0]
@@ -112,19 +112,20 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
     for k, p in rnn.params.items():
         g = np.zeros_like(p)
         for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps; up = loss()
-            p[i] = old - eps; down = loss()
+            old, L = p[i], {}
+            for m in (-2, -1, 1, 2):
+                p[i] = old + m * eps; L[m] = loss()
             p[i] = old
-            g[i] = (up - down) / (2 * eps)
+            g[i] = (-L[2] + 8 * L[1] - 8 * L[-1] + L[-2]) / (12 * eps)
         grads[k] = g
     return grads
 
-# %% ../nbs/02_bptt.ipynb #e1568aeb
+# %% ../nbs/02_bptt.ipynb #6423a81e
 def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into torch tensors
                          X,         # inputs: floats (T, B, n_in) or token ids (T, B)
                          targets,   # class ids (T, B)
                          h0=None,   # initial state (B, n_hidden)
+                         detach_every:int=None, # cut the graph (`h.detach()`) before steps k, 2k, ... (chapter 2a)
                         )->tuple:   # `(loss, grads, h_last, logits)` as NumPy, computed by `torch.autograd`
     "The same forward pass written as a PyTorch loop; `torch.autograd` computes the gradients. A reference for checks."
     import torch, torch.nn.functional as F
@@ -134,7 +135,8 @@ def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into
          else torch.as_tensor(X, dtype=P['W_xh'].dtype))
     h = torch.zeros(x.shape[1], rnn.n_hidden, dtype=P['W_xh'].dtype) if h0 is None else torch.as_tensor(h0, dtype=P['W_xh'].dtype)
     hs = []
-    for x_t in x.unbind(0):                           # unbind, not x[t]: indexing per step makes backward O(T^2)
+    for t, x_t in enumerate(x.unbind(0)):             # unbind, not x[t]: indexing per step makes backward O(T^2)
+        if detach_every and t and t % detach_every == 0: h = h.detach()
         h = torch.tanh(x_t @ P['W_xh'] + h @ P['W_hh'] + P['b_h'])
         hs.append(h)
     logits = torch.stack(hs) @ P['W_hy'] + P['b_y']

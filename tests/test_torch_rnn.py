@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN
-from rnnlit.torch_rnn import TorchRNN, from_torch, scratch_forward, sweep, three_way, to_torch, torch_params
+from rnnlit.torch_rnn import TorchRNN, from_torch, scratch_forward, three_way, to_torch, torch_grads, torch_params
 
 CUDA = torch.cuda.is_available()
 
@@ -48,9 +48,7 @@ def test_three_implementations_agree_in_float64(p):
     m = to_torch(rnn)
     zm, _ = m(X, h0)
     lm = F.cross_entropy(zm.reshape(-1, rnn.n_out), torch.as_tensor(Y).reshape(-1)); lm.backward()
-    mg = {'W_xh': m.rnn.weight_ih_l0.grad.T, 'W_hh': m.rnn.weight_hh_l0.grad.T, 'b_h': m.rnn.bias_ih_l0.grad,
-          'W_hy': m.head.weight.grad.T, 'b_y': m.head.bias.grad}
-    for loss_t, z_t, g_t in ((l, z, {k: v.grad for k, v in P.items()}), (lm, zm, mg)):
+    for loss_t, z_t, g_t in ((l, z, {k: v.grad for k, v in P.items()}), (lm, zm, torch_grads(m))):
         assert abs(loss_t.item() - loss) < 1e-10
         assert np.abs(z_t.detach().numpy() - logits).max() < 1e-10
         for k in grads: assert np.abs(g_t[k].numpy() - grads[k]).max() < 1e-10, k
