@@ -141,8 +141,38 @@ def frontmatter(source: str) -> dict:
     return d if isinstance(d, dict) else {}
 
 
-def to_myst(nb: dict) -> dict:
+def _doc_url() -> str:
+    "Where nbdev believes the docs live (settings.ini's doc_host + doc_baseurl): its links start with this."
+    from configparser import ConfigParser
+    c = ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini', encoding='utf-8')
+    return c['DEFAULT']['doc_host'].rstrip('/') + '/' + c['DEFAULT']['doc_baseurl'].strip('/') + '/'
+
+
+def module_pages(nbs: list[Path] | None = None) -> dict:
+    "{module name: page name} from each notebook's `#| default_exp`, e.g. {'cell': '00_cell'}."
+    out = {}
+    for p in notebooks() if nbs is None else nbs:
+        for c in json.loads(p.read_text())['cells']:
+            m = re.search(r'^#\|\s*default_exp\s+(\S+)', ''.join(c['source']), re.MULTILINE)
+            if c['cell_type'] == 'code' and m: out[m.group(1)] = p.stem; break
+    return out
+
+
+def local_links(md: str, pages: dict, base: str) -> str:
+    "nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `00_cell.ipynb#rnn`); in code, plain names."
+    link = re.compile(r'\[(`[^`\]]+`)\]\(' + re.escape(base) + r'([\w.]+)\.html(?:#([^)\s]*))?\)')
+    def fix(m):
+        page = pages.get(m.group(2), m.group(2))
+        anchor = re.sub(r'[^\w-]', '', (m.group(3) or '').lower())     # the heading ids myst makes (GitHub style)
+        return f"[{m.group(1)}]({page}.ipynb{'#' + anchor if anchor else ''})"      # myst resolves and checks it
+    parts = re.split(r'(^```.*?^```)', md, flags=re.MULTILINE | re.DOTALL)          # odd parts are fenced code
+    return ''.join(link.sub(r'\1', p) if i % 2 else link.sub(fix, p) for i, p in enumerate(parts))
+
+
+def to_myst(nb: dict, pages: dict | None = None, base: str = '') -> dict:
     "Map one nbdev-processed notebook (a dict) onto myst-nb's conventions; returns a new notebook dict."
+    pages = {} if pages is None else pages
+    def markdown(text): return _md_cell(local_links(text, pages, base) if base else text)
     cells = []
     for c in nb['cells']:
         src = ''.join(c.get('source', ''))
@@ -151,17 +181,17 @@ def to_myst(nb: dict) -> dict:
             if 'title' in fm:
                 text = f"# {fm['title']}"
                 if fm.get('description'): text += f"\n\n{{.lead}}\n{fm['description']}"
-                cells.append(_md_cell(text))
+                cells.append(markdown(text))
             continue
         if c['cell_type'] == 'markdown':
-            cells.append(_md_cell(callouts(src)))
+            cells.append(markdown(callouts(src)))
             continue
         d, code = split_directives(src)
         if d.get('include') == 'false' or (not code.strip() and not c.get('outputs')): continue
         if d.get('output') == 'asis':   # show_doc entries and the like: their output *is* markdown
             text = '\n'.join(_output_markdown(o) for o in c.get('outputs', []))
             if d.get('echo') != 'false' and code.strip(): cells.append({**c, 'source': code, 'outputs': []})
-            if text.strip(): cells.append(_md_cell(callouts(text)))
+            if text.strip(): cells.append(markdown(callouts(text)))
             continue
         tags = []
         if d.get('echo') == 'false': tags.append('remove-input')
@@ -185,8 +215,9 @@ def adapt(src: Path = BUILD/'proc', dest: Path = BUILD/'site'):
     if dest.exists(): shutil.rmtree(dest)
     dest.mkdir(parents=True)
     pages = [p for p in sorted(src.glob('*.ipynb')) if p.name != 'index.ipynb']
-    for p in pages: (dest/p.name).write_text(json.dumps(to_myst(json.loads(p.read_text())), indent=1))
-    index = to_myst(json.loads((src/'index.ipynb').read_text()))
+    kw = dict(pages=module_pages(), base=_doc_url())
+    for p in pages: (dest/p.name).write_text(json.dumps(to_myst(json.loads(p.read_text()), **kw), indent=1))
+    index = to_myst(json.loads((src/'index.ipynb').read_text()), **kw)
     toc = '\n'.join(p.stem for p in pages)
     index['cells'].append(_md_cell(f"```{{toctree}}\n:hidden:\n:caption: Chapters\n:maxdepth: 1\n\n{toc}\n```"))
     (dest/'index.ipynb').write_text(json.dumps(index, indent=1))

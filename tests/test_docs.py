@@ -169,3 +169,8 @@ def test_search_finds_chapter_0(site, served, browser):
     page.close()
     assert not problems, problems
     assert any('00_cell' in h for h in hits), hits
+
+
+def test_no_link_points_at_nbdevs_own_docs_host(site):
+    base = docs_build._doc_url()
+    for p in site.glob('*.html'): assert base not in p.read_text(), p.name
