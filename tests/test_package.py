@@ -23,6 +23,8 @@ def test_wheel_from_sdist_installs_and_works_without_torch(tmp_path):
             "assert 'torch' not in sys.modules\n"
             "h = rnnlit.RNN(3, 4, 5).step(np.array([0, 2]))\n"
             "assert h.shape == (2, 4) and h.dtype == np.float32\n"
+            "assert len(rnnlit.load_text('corpus').encode()) > 50_000 and 'feeling under the weather' in rnnlit.load_text('idioms')\n"
             "print(rnnlit.__version__, rnnlit.__file__)")
     out = _run(py, '-c', code, cwd=tmp_path)            # run outside the checkout: the installed package
     assert str(tmp_path/'env') in out
+    assert 'train a language model' in _run(tmp_path/'env'/'bin'/'rnnlit', '--help')    # the console script
