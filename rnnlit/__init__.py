@@ -6,10 +6,10 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #a0cd4330
+# %% ../nbs/99_package.ipynb #fa2d5b55
 from .cell import RNN, draw_cell
 from .unroll import draw_unrolled                                      # patches RNN.forward
-from .bptt import rel_error, numerical_grads, torch_loss_and_grads     # patches RNN.loss_and_grads
+from .bptt import rel_error, numerical_grads, torch_loss_and_grads     # patches loss_and_grads, loss
 from .truncation import clip_grad_norm                                 # patches the truncated variants
 from .data import Vocab, load_text
-from .train import Trainer, sample, load_checkpoint                      # patches RNN.loss
+from .train import Trainer, sample, load_checkpoint

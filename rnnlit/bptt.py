@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['rel_error', 'numerical_grads', 'torch_loss_and_grads']
 
-# %% ../nbs/02_bptt.ipynb #5c9750f1
+# %% ../nbs/02_bptt.ipynb #32d11560
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN, _check_x, _check_h
-from .unroll import _recur, _readout
+from .cell import RNN
+from .unroll import _check_sequence, _recur, _readout
 
-# %% ../nbs/02_bptt.ipynb #daa71d20
+# %% ../nbs/02_bptt.ipynb #ca1607c4
 def _check_targets(targets, shape:tuple, n_out:int):
     "Check integer class ids `targets` of shape `shape` = (T, B), each in [0, n_out)."
     y = np.asarray(targets)
@@ -66,7 +66,7 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
     g['b_y'] = dY.sum(0)
     return g
 
-# %% ../nbs/02_bptt.ipynb #0187d465
+# %% ../nbs/02_bptt.ipynb #1c5be052
 @patch
 def loss_and_grads(self:RNN,
                    X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -80,17 +80,29 @@ def loss_and_grads(self:RNN,
 def _grads_with(self:RNN, X, targets, h0, backward):
     "Validate, run forward, take the loss, walk back with `backward(W_hh, H, dH) -> dA`, and form the weight gradients."
     P = self.params
-    X, ids = _check_x(X, self.n_in, self.dtype, ('T', 'B'), 'X')
+    X, ids, h0 = _check_sequence(self, X, h0)
     T, B = X.shape[:2]
-    if T == 0 or B == 0: raise ValueError(f"`X`: expected at least one step and one sequence; got shape {X.shape}")
     y = _check_targets(targets, (T, B), self.n_out)
-    h0 = np.zeros((B, self.n_hidden), self.dtype) if h0 is None else _check_h(h0, B, self.n_hidden, self.dtype, 'h0')
     H = _recur(P, X, ids, h0)                                        # (T, B, H)
     loss, dY = _softmax_xent(_readout(P, H).reshape(T * B, -1), y.reshape(T * B))   # (N, n_out)
     DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(T, B, -1))               # (T, B, H)
     return loss, _weight_grads(P, X, ids, h0, H, DA, dY), H[-1].copy()
 
-# %% ../nbs/02_bptt.ipynb #16163793
+# %% ../nbs/02_bptt.ipynb #71b6efc2
+@patch
+def loss(self:RNN,
+         X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
+         targets,    # integer class ids (T, B)
+         h0=None,    # initial hidden state (B, n_hidden); zeros when omitted
+        )->tuple:    # `(loss, h_last)`: the mean cross-entropy and h_T, (B, n_hidden)
+    "The mean cross-entropy of `forward`'s scores against `targets`, without gradients."
+    X, ids, h0 = _check_sequence(self, X, h0)
+    T, B = X.shape[:2]
+    y = _check_targets(targets, (T, B), self.n_out)
+    H = _recur(self.params, X, ids, h0)
+    return _softmax_xent(_readout(self.params, H).reshape(T * B, -1), y.reshape(T * B))[0], H[-1].copy()
+
+# %% ../nbs/02_bptt.ipynb #756308ed
 def rel_error(a:np.ndarray, # one gradient
               b:np.ndarray, # the other, same shape
              )->float:      # norm-wise relative error, 0 when both are 0
@@ -105,9 +117,7 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
                     eps:float=1e-3, # the nudge
                    )->dict:       # five-point central-difference estimate of every gradient, like `rnn.params`
     "Estimate the gradient of `rnn.loss_and_grads`'s loss entry by entry with five-point central differences. Slow: for checks."
-    def loss():
-        logits, _ = rnn.forward(X, h0)
-        return _softmax_xent(logits.reshape(-1, rnn.n_out), np.asarray(targets).reshape(-1))[0]
+    loss = lambda: rnn.loss(X, targets, h0)[0]
     grads = {}
     for k, p in rnn.params.items():
         g = np.zeros_like(p)
@@ -120,7 +130,7 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
         grads[k] = g
     return grads
 
-# %% ../nbs/02_bptt.ipynb #6423a81e
+# %% ../nbs/02_bptt.ipynb #346ae50c
 def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into torch tensors
                          X,         # inputs: floats (T, B, n_in) or token ids (T, B)
                          targets,   # class ids (T, B)

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['draw_unrolled']
 
-# %% ../nbs/01_unroll.ipynb #3fb71f77
+# %% ../nbs/01_unroll.ipynb #08d52f48
 import numpy as np
 from fastcore.basics import patch
 from .cell import RNN, _check_x, _check_h, _node, _edge
 
-# %% ../nbs/01_unroll.ipynb #896edf64
+# %% ../nbs/01_unroll.ipynb #debc0d4a
 def draw_unrolled(T:int=4,   # number of time steps to draw
                   ax=None,   # matplotlib axes to draw on; a new figure when omitted
                  ):          # the axes
@@ -33,21 +33,26 @@ def draw_unrolled(T:int=4,   # number of time steps to draw
     ax.set_title(f'The same weights at each of the {T} steps', fontsize=11)
     return ax
 
-# %% ../nbs/01_unroll.ipynb #b924998b
+# %% ../nbs/01_unroll.ipynb #b0306b8c
 @patch
 def forward(self:RNN,
             X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
             h0=None,    # initial hidden state (B, n_hidden); zeros when omitted
            )->tuple:    # `(logits, H)`: scores (T, B, n_out) and hidden states (T, B, n_hidden)
     "Run the RNN along `X`: $h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, $y_t = h_t W_{hy} + b_y$."
-    X, ids = _check_x(X, self.n_in, self.dtype, ('T', 'B'), 'X')
-    T, B = X.shape[:2]
-    if T == 0 or B == 0: raise ValueError(f"`X`: expected at least one step and one sequence; got shape {X.shape}")
-    h0 = np.zeros((B, self.n_hidden), self.dtype) if h0 is None else _check_h(h0, B, self.n_hidden, self.dtype, 'h0')
+    X, ids, h0 = _check_sequence(self, X, h0)
     H = _recur(self.params, X, ids, h0)
     return _readout(self.params, H), H
 
-# %% ../nbs/01_unroll.ipynb #b58e9745
+# %% ../nbs/01_unroll.ipynb #7c544685
+def _check_sequence(rnn, X, h0):
+    "Check a batch of sequences and its initial state for `rnn`: returns `(X, is_ids, h0)`, h0 zeros when omitted."
+    X, ids = _check_x(X, rnn.n_in, rnn.dtype, ('T', 'B'), 'X')
+    T, B = X.shape[:2]
+    if T == 0 or B == 0: raise ValueError(f"`X`: expected at least one step and one sequence; got shape {X.shape}")
+    h0 = np.zeros((B, rnn.n_hidden), rnn.dtype) if h0 is None else _check_h(h0, B, rnn.n_hidden, rnn.dtype, 'h0')
+    return X, ids, h0
+
 def _input_projection(P, X, ids):
     "$x_t W_{xh} + b_h$ for all steps at once, (T, B, H): one row gather for ids, one matrix product for floats."
     if ids: XW = P['W_xh'][X]                                          # (T, B, H), a fresh array
