@@ -149,7 +149,7 @@ def _doc_url() -> str:
 
 
 def module_pages(nbs: list[Path] | None = None) -> dict:
-    "{module name: page name} from each notebook's `#| default_exp`, e.g. {'cell': '00_cell'}."
+    "{module name: page name} from each notebook's `#| default_exp`, e.g. {'cell': '01_cell'}."
     out = {}
     for p in notebooks() if nbs is None else nbs:
         for c in json.loads(p.read_text())['cells']:
@@ -159,7 +159,7 @@ def module_pages(nbs: list[Path] | None = None) -> dict:
 
 
 def local_links(md: str, pages: dict, base: str) -> str:
-    "nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `00_cell.ipynb#rnn`); in code, plain names."
+    "nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `01_cell.ipynb#rnn`); in code, plain names."
     link = re.compile(r'\[(`[^`\]]+`)\]\(' + re.escape(base) + r'([\w.]+)\.html(?:#([^)\s]*))?\)')
     def fix(m):
         page = pages.get(m.group(2), m.group(2))

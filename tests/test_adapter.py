@@ -60,11 +60,11 @@ def test_links_to_nbdevs_site_become_links_to_our_pages():
     base = 'https://example.org/lib/'
     md = ("See [`RNN.forward`](https://example.org/lib/unroll.html#rnn.forward) and [`x`](https://other.org/a.html).\n"
           "```python\ndef f(a, # from [`sweep`](https://example.org/lib/torch_rnn.html#sweep)\n):\n```\n")
-    out = b.local_links(md, {'unroll': '01_unroll', 'torch_rnn': '04_torch_rnn'}, base)
-    assert '[`RNN.forward`](01_unroll.ipynb#rnnforward)' in out and '[`x`](https://other.org/a.html)' in out
+    out = b.local_links(md, {'unroll': '02_unroll', 'torch_rnn': '07_torch_rnn'}, base)
+    assert '[`RNN.forward`](02_unroll.ipynb#rnnforward)' in out and '[`x`](https://other.org/a.html)' in out
     assert '# from `sweep`\n' in out                                  # inside code: the name, not a link
 
 
 def test_module_pages_come_from_default_exp():
     pages = b.module_pages()
-    assert pages['cell'] == '00_cell' and pages['__init__'] == '99_package'
+    assert pages['cell'] == '01_cell' and pages['__init__'] == '99_package'

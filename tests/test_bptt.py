@@ -1,4 +1,4 @@
-"""Chapters 1, 2 and 2a over random shapes: forward is step T times; BPTT agrees with finite differences and
+"""Chapters 2, 3 and 4 over random shapes: forward is step T times; BPTT agrees with finite differences and
 torch.autograd in float64; the truncation schemes match their definitions and PyTorch."""
 import itertools
 from functools import partial

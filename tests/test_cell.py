@@ -1,4 +1,4 @@
-"""Chapter 0's cell, checked over many shapes, dtypes and seeds."""
+"""Chapter 1's cell, checked over many shapes, dtypes and seeds."""
 import subprocess, sys
 import numpy as np
 import pytest

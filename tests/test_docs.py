@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT, docs_build
 
 SHOTS = ROOT/'_build'/'browser'           # one screenshot per page lands here
-SEARCH_WORD = 'orthogonal'                # a word chapter 0 uses
+SEARCH_WORD = 'orthogonal'                # a word chapter 1 uses
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
@@ -48,7 +48,7 @@ def test_every_exported_symbol_has_an_api_entry_with_its_docments(site):
 
 
 def test_plots_and_local_mathjax_are_in_the_site(site):
-    assert len(list((site/'_images').glob('*.png'))) >= 2             # chapter 0: the cell and its memory
+    assert len(list((site/'_images').glob('*.png'))) >= 2             # chapter 1: the cell and its memory
     assert (site/'_static'/'mathjax'/'tex-chtml.js').exists()
     assert 'mathjax/tex-chtml.js' in (site/'00_cell.html').read_text()
 
@@ -142,7 +142,7 @@ def test_every_page_in_the_browser(site, served, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     report = {}
     for p in sorted(site.glob('*.html')):
-        problems = check_page(browser, f'{served}/{p.name}', SHOTS/(p.stem + '.png'), min_math=20 if p.stem == '00_cell' else 0)
+        problems = check_page(browser, f'{served}/{p.name}', SHOTS/(p.stem + '.png'), min_math=20 if p.stem == '01_cell' else 0)
         if problems: report[p.name] = problems
     assert not report, '\n'.join(f'{k}:\n  ' + '\n  '.join(v) for k, v in report.items())
 
@@ -168,7 +168,7 @@ def test_search_finds_chapter_0(site, served, browser):
     page.screenshot(path=str(SHOTS/'search.png'), full_page=True)
     page.close()
     assert not problems, problems
-    assert any('00_cell' in h for h in hits), hits
+    assert any('01_cell' in h for h in hits), hits
 
 
 def test_no_link_points_at_nbdevs_own_docs_host(site):

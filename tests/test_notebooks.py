@@ -13,4 +13,4 @@ def test_notebook(nb):
 
 def test_every_chapter_is_a_notebook():
     names = [p.name for p in NOTEBOOKS]
-    assert 'index.ipynb' in names and '00_cell.ipynb' in names
+    assert 'index.ipynb' in names and '01_cell.ipynb' in names

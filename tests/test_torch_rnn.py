@@ -1,4 +1,4 @@
-"""Chapter 4: weights moved between rnnlit and PyTorch, three implementations agreeing, the sweep's plumbing."""
+"""Chapter 7: weights moved between rnnlit and PyTorch, three implementations agreeing, the sweep's plumbing."""
 import json, subprocess, sys
 import numpy as np
 import pytest

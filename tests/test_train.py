@@ -1,4 +1,4 @@
-"""Chapter 3: data, optimizers, training, sampling, checkpoints and the train/sample commands."""
+"""Chapter 6: data, optimizers, training, sampling, checkpoints and the train/sample commands."""
 import os, subprocess, sys
 from pathlib import Path
 import numpy as np
