@@ -20,10 +20,7 @@ class RNN:
                  seed:int=0,          # seed of the random generator that draws the initial weights
                  dtype=np.float32,    # `np.float32` or `np.float64`: the dtype of every parameter
                 ):
-        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"`{name}`: expected a positive int; got {type(v).__name__} {v!r}")
-            if v < 1: raise ValueError(f"`{name}`: expected a positive int; got {v}")
+        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)): _positive_int(v, name)
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
@@ -55,6 +52,13 @@ def _orthogonal(rng, n):
     "A random orthogonal (n, n) matrix, uniformly distributed (Mezzadri 2007)."
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.sign(np.diag(R))   # flip columns so that diag(R) > 0
+
+def _positive_int(v, name:str)->int:
+    "`v` if it is a positive int (a bool is not); else a `TypeError`/`ValueError` naming `name`."
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"`{name}`: expected a positive int; got {type(v).__name__} {v!r}")
+    if v < 1: raise ValueError(f"`{name}`: expected a positive int; got {v}")
+    return int(v)
 
 # %% ../nbs/01_cell.ipynb #8331642f
 def _shape(names): return '(' + ', '.join(names) + (',)' if len(names) == 1 else ')')

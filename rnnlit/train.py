@@ -160,6 +160,7 @@ class Trainer:
             eval_every:int=None,    # evaluate the held-out loss every this many steps (and at the end)
             progress:bool=True,     # show a progress bar with the loss
             checkpoint=None,        # save a checkpoint here at the end (and at every evaluation)
+            stop=None,              # a callable; once it returns True, training ends after the current step
            )->'Trainer':
         "Train for `steps` more steps; evaluations go to `self.evals`."
         from tqdm.auto import tqdm
@@ -170,6 +171,8 @@ class Trainer:
             if (eval_every and (i + 1) % eval_every == 0) or i == steps - 1:
                 self.evals.append((self.step, self.evaluate()))
                 if checkpoint: self.save(checkpoint)
+            if stop is not None and stop(): break
+        bar.close()
         return self
 
     def sample(self, prime:str='', length:int=200, temperature:float=1.0, top_k:int=None, greedy:bool=False)->str:
@@ -274,20 +277,33 @@ def save(self:Trainer, path)->Path:
         with os.fdopen(fd, 'wb') as f:
             np.savez(f, **arrays)
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the file an ordinary file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
     return path
 
+def _umask()->int:
+    "The process's umask (reading it means setting it, so it is set straight back)."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 def load_checkpoint(path)->dict:
     "Read and check a checkpoint: {'config', 'vocab', 'rnn', 'arrays'}. Raises `CheckpointError` naming the file."
     path = Path(path)
+    if path.is_dir(): raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file(): raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        with open(path, 'rb') as f: damaged = f.read(4) == b'PK\x03\x04'      # a zip's first bytes
+        raise CheckpointError(f"{path}: not a readable rnnlit checkpoint (a damaged or truncated .npz)"
+                              if damaged else f"{path}: not an rnnlit checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise CheckpointError(f"{path}: not a readable rnnlit checkpoint ({type(e).__name__}: {e})") from None
+    except ValueError:              # e.g. object arrays, which rnnlit never writes and never unpickles
+        raise CheckpointError(f"{path}: not an rnnlit checkpoint (it holds data rnnlit does not write)") from None
     if 'format' not in arrays or str(arrays['format']) != FORMAT:
         raise CheckpointError(f"{path}: not an rnnlit checkpoint (expected format {FORMAT!r})")
     need = ['config', 'vocab', 'step', 'pos', 'h', 'rng', 'losses', 'evals'] + [f'param/{k}' for k in ('W_xh', 'W_hh', 'b_h', 'W_hy', 'b_y')]

@@ -88,7 +88,9 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     np.savez(tmp_path/'other.npz', a=np.zeros(2))
     a = dict(np.load(path)); a['param/W_hh'] = np.zeros((3, 3), np.float32); np.savez(tmp_path/'shape.npz', **a)
     a = dict(np.load(path)); del a['h']; np.savez(tmp_path/'partial.npz', **a)
-    for name, msg in [('trunc.npz', 'not a readable rnnlit checkpoint'), ('text.npz', 'not a readable rnnlit checkpoint'),
+    (tmp_path/'folder.npz').mkdir()
+    for name, msg in [('trunc.npz', 'not a readable rnnlit checkpoint'), ('text.npz', 'not an rnnlit checkpoint'),
+                      ('folder.npz', 'is a folder, not a checkpoint file'),
                       ('other.npz', 'not an rnnlit checkpoint'), ('shape.npz', 'parameter W_hh has shape (3, 3)'),
                       ('partial.npz', 'incomplete checkpoint, missing h'), ('nope.npz', 'no such checkpoint file')]:
         with pytest.raises(CheckpointError) as e: load_checkpoint(tmp_path/name)
@@ -97,7 +99,7 @@ def test_checkpoint_errors_name_the_file(tmp_path):
 
 
 def test_non_finite_loss_stops_training_and_keeps_the_checkpoint(tmp_path):
-    t = Trainer(TEXT, **{**SMALL, 'lr': 1e7, 'clip': None})
+    t = Trainer(TEXT, **{**SMALL, 'lr': 1e30, 'clip': None})
     path = t.save(tmp_path/'ck.npz')
     with pytest.raises(TrainingError, match='lower the learning rate') as e:
         t.fit(200, eval_every=1, progress=False, checkpoint=path)
