@@ -44,13 +44,13 @@ def test_every_exported_symbol_has_an_api_entry_with_its_docments(site):
         page = next(p for p in html if re.match(rf'\d+[a-z]?_{mod}\.html$', p))
         for name in names: assert re.search(rf'<h[234][^>]*>{name}<', html[page]), f'no API entry for {mod}.{name}'
     # docments: the comment beside each parameter is shown with it
-    assert 'token ids (B,)' in html['00_cell.html'] and 'size of the hidden state' in html['00_cell.html']
+    assert 'token ids (B,)' in html['01_cell.html'] and 'size of the hidden state' in html['01_cell.html']
 
 
 def test_plots_and_local_mathjax_are_in_the_site(site):
     assert len(list((site/'_images').glob('*.png'))) >= 2             # chapter 1: the cell and its memory
     assert (site/'_static'/'mathjax'/'tex-chtml.js').exists()
-    assert 'mathjax/tex-chtml.js' in (site/'00_cell.html').read_text()
+    assert 'mathjax/tex-chtml.js' in (site/'01_cell.html').read_text()
 
 
 def _chromium():
