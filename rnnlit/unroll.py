@@ -69,8 +69,8 @@ def _recur(P, X, ids, h0):
     H = _input_projection(P, X, ids)                # (T, B, n_h): x_t W_xh + b_h, then h_t below
     W_hh, h = P['W_hh'], h0
     hW = np.empty_like(h0)                          # (B, n_h), the one buffer the loop needs
-    for t in range(H.shape[0]):                     # H[t] holds a_{t+1}, then h_{t+1}; h holds h_t
-        a = H[t]
+    for t in range(H.shape[0]):                     # step t + 1 of the equations; h holds h_t
+        a = H[t]                                    # x_{t+1} W_xh + b_h, from the projection
         a += np.matmul(h, W_hh, out=hW)             # a_{t+1} = x_{t+1} W_xh + b_h + h_t W_hh
         h = np.tanh(a, out=a)                       # h_{t+1}, written where a_{t+1} was
     return H
