@@ -11,36 +11,39 @@ from fastcore.basics import patch
 
 # %% ../nbs/01_cell.ipynb #c65ea6a0
 class RNN:
-    "A single-layer Elman RNN with a $\\tanh$ cell and a linear readout; parameters live in `params`."
+    "A single-layer Elman RNN: a $\\tanh$ cell and a linear readout; parameters live in `params`."
     def __init__(self,
-                 n_in:int,            # size of each input vector (the vocabulary size for token ids)
-                 n_hidden:int,        # size of the hidden state
+                 n_in:int,            # size of each input vector (the vocabulary size for ids)
+                 n_hidden:int,        # size of the hidden state, $n_h$
                  n_out:int,           # number of output scores per step
                  *,
                  seed:int=0,          # seed of the random generator that draws the initial weights
                  dtype=np.float32,    # `np.float32` or `np.float64`: the dtype of every parameter
                 ):
-        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)): _positive_int(v, name)
+        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
+            _positive_int(v, name)
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
         rng = np.random.default_rng(seed)
         self.params = {
-            'W_xh': _glorot_uniform(rng, n_in, n_hidden),      # (n_in, H)
-            'W_hh': _orthogonal(rng, n_hidden),                 # (H, H)
-            'b_h':  np.zeros(n_hidden),                         # (H,)
-            'W_hy': _glorot_uniform(rng, n_hidden, n_out),     # (H, n_out)
+            'W_xh': _glorot_uniform(rng, n_in, n_hidden),      # (n_in, n_h)
+            'W_hh': _orthogonal(rng, n_hidden),                 # (n_h, n_h)
+            'b_h':  np.zeros(n_hidden),                         # (n_h,)
+            'W_hy': _glorot_uniform(rng, n_hidden, n_out),     # (n_h, n_out)
             'b_y':  np.zeros(n_out),                            # (n_out,)
         }
         self.params = {k: v.astype(dt) for k, v in self.params.items()}
 
     n_in     = property(lambda self: self.params['W_xh'].shape[0], doc="Size of each input vector.")
     n_hidden = property(lambda self: self.params['W_hh'].shape[0], doc="Size of the hidden state.")
-    n_out    = property(lambda self: self.params['W_hy'].shape[1], doc="Number of output scores per step.")
-    dtype    = property(lambda self: self.params['W_xh'].dtype,    doc="The dtype of every parameter.")
+    n_out    = property(lambda self: self.params['W_hy'].shape[1],
+                        doc="Number of output scores per step.")
+    dtype    = property(lambda self: self.params['W_xh'].dtype, doc="The dtype of every parameter.")
 
     def __repr__(self):
-        return f"RNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, dtype={self.dtype.name})"
+        return (f"RNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+                f"dtype={self.dtype.name})")
 
 # %% ../nbs/01_cell.ipynb #e3e2255d
 def _glorot_uniform(rng, fan_in, fan_out):
@@ -64,21 +67,24 @@ def _positive_int(v, name:str)->int:
 def _shape(names): return '(' + ', '.join(names) + (',)' if len(names) == 1 else ')')
 
 def _check_x(x, n_in:int, dtype, lead:tuple, name:str):
-    "Check inputs `x`: floats of shape `lead + (n_in,)` or integer ids of shape `lead`. Returns `(x, is_ids)`."
+    "Check inputs `x`: floats, shape `lead + (n_in,)`, or integer ids, shape `lead`; `(x, is_ids)`."
     x = np.asarray(x)
-    want = (f"floats of shape {_shape(lead + ('n_in',))} or integer token ids of shape {_shape(lead)}, "
-            f"with n_in = {n_in}")
+    want = (f"floats of shape {_shape(lead + ('n_in',))} or integer token ids of shape "
+            f"{_shape(lead)}, with n_in = {n_in}")
     if x.dtype.kind in 'iu':
-        if x.ndim != len(lead): raise ValueError(f"`{name}`: expected {want}; got integer ids of shape {x.shape}")
+        if x.ndim != len(lead):
+            raise ValueError(f"`{name}`: expected {want}; got integer ids of shape {x.shape}")
         if x.size:
             lo, hi = x.min(), x.max()
             if lo < 0 or hi >= n_in:
-                raise ValueError(f"`{name}`: token ids must lie in [0, {n_in}); got ids from {lo} to {hi}")
+                raise ValueError(f"`{name}`: token ids must lie in [0, {n_in}); "
+                                 f"got ids from {lo} to {hi}")
         return x, True
-    if x.dtype.kind != 'f': raise TypeError(f"`{name}`: expected {want}; got an array of dtype {x.dtype}")
+    if x.dtype.kind != 'f':
+        raise TypeError(f"`{name}`: expected {want}; got an array of dtype {x.dtype}")
     if x.ndim == len(lead):
-        raise TypeError(f"`{name}`: token ids must have an integer dtype; got {x.dtype} of shape {x.shape} "
-                        f"(expected {want})")
+        raise TypeError(f"`{name}`: token ids must have an integer dtype; got {x.dtype} of shape "
+                        f"{x.shape} (expected {want})")
     if x.ndim != len(lead) + 1 or x.shape[-1] != n_in:
         raise ValueError(f"`{name}`: expected {want}; got {x.dtype} of shape {x.shape}")
     if not np.isfinite(x).all():
@@ -89,9 +95,11 @@ def _check_x(x, n_in:int, dtype, lead:tuple, name:str):
 def _check_h(h, B:int, n_hidden:int, dtype, name:str):
     "Check a hidden state `h` of shape `(B, n_hidden)`; return it in `dtype`."
     h = np.asarray(h)
-    if h.dtype.kind != 'f': raise TypeError(f"`{name}`: expected floats; got an array of dtype {h.dtype}")
+    if h.dtype.kind != 'f':
+        raise TypeError(f"`{name}`: expected floats; got an array of dtype {h.dtype}")
     if h.shape != (B, n_hidden):
-        raise ValueError(f"`{name}`: expected shape (B, n_hidden) = ({B}, {n_hidden}); got {h.shape}")
+        raise ValueError(f"`{name}`: expected shape (B, n_hidden) = ({B}, {n_hidden}); "
+                         f"got {h.shape}")
     if not np.isfinite(h).all():
         raise ValueError(f"`{name}`: expected finite values; got {np.isnan(h).sum()} NaN and "
                          f"{np.isinf(h).sum()} infinite entries")
@@ -109,10 +117,10 @@ def step(self:RNN,
     B = x_t.shape[0]
     if h_prev is None: h_prev = np.zeros((B, self.n_hidden), self.dtype)
     else: h_prev = _check_h(h_prev, B, self.n_hidden, self.dtype, 'h_prev')
-    a = h_prev @ P['W_hh']                             # (B, H)
+    a = h_prev @ P['W_hh']                             # (B, n_h)
     a += P['W_xh'][x_t] if ids else x_t @ P['W_xh']    # row lookup for ids, a product for floats
-    a += P['b_h']
-    return np.tanh(a, out=a)                           # (B, H)
+    a += P['b_h']                                      # a_t, the pre-activation
+    return np.tanh(a, out=a)                           # h_t, (B, n_h), written where a_t was
 
 # %% ../nbs/01_cell.ipynb #d74d5863
 _COLORS = dict(input='#dbeafe', hidden='#fde68a', output='#dcfce7', edge='#374151')
@@ -121,15 +129,17 @@ def _node(ax, xy, text, kind='hidden', w=0.16, h=0.11):
     "Draw a rounded box centred at `xy` with `text`, coloured by `kind` (input, hidden or output)."
     from matplotlib.patches import FancyBboxPatch
     x, y = xy
-    ax.add_patch(FancyBboxPatch((x - w/2, y - h/2), w, h, boxstyle="round,pad=0.012,rounding_size=0.03",
+    ax.add_patch(FancyBboxPatch((x - w/2, y - h/2), w, h,
+                                boxstyle="round,pad=0.012,rounding_size=0.03",
                                 fc=_COLORS[kind], ec=_COLORS['edge'], lw=1.4, zorder=2))
     ax.text(x, y, text, ha='center', va='center', fontsize=13, zorder=3)
 
 def _edge(ax, a, b, label=None, rad=0.0, label_xy=None, **kw):
     "Draw an arrow from `a` to `b`, optionally curved by `rad` and labelled."
     from matplotlib.patches import FancyArrowPatch
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle='-|>', mutation_scale=14, lw=1.4, color=_COLORS['edge'],
-                                 connectionstyle=f"arc3,rad={rad}", zorder=1, **kw))
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle='-|>', mutation_scale=14, lw=1.4,
+                                 color=_COLORS['edge'], connectionstyle=f"arc3,rad={rad}",
+                                 zorder=1, **kw))
     if label:
         lx, ly = label_xy if label_xy is not None else ((a[0] + b[0]) / 2 + 0.02, (a[1] + b[1]) / 2)
         ax.text(lx, ly, label, fontsize=12, color='#1f2937', ha='left', va='center')
@@ -137,7 +147,7 @@ def _edge(ax, a, b, label=None, rad=0.0, label_xy=None, **kw):
 # %% ../nbs/01_cell.ipynb #f8796dde
 def draw_cell(ax=None, # matplotlib axes to draw on; a new figure when omitted
              ):        # the axes
-    "Draw the recurrent cell: $x_t \\to h_t \\to y_t$, with the loop that feeds $h_t$ back through $W_{hh}$."
+    "Draw the cell: $x_t \\to h_t \\to y_t$, and the loop that feeds $h_t$ back through $W_{hh}$."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     if ax is None: _, ax = plt.subplots(figsize=(4.6, 4.2))

@@ -8,17 +8,17 @@ __all__ = ['draw_unrolled']
 # %% ../nbs/02_unroll.ipynb #08d52f48
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN, _check_x, _check_h, _node, _edge
+from .cell import RNN, _check_x, _check_h, _node, _edge, _positive_int
 
 # %% ../nbs/02_unroll.ipynb #debc0d4a
 def draw_unrolled(T:int=4,   # number of time steps to draw
                   ax=None,   # matplotlib axes to draw on; a new figure when omitted
                  ):          # the axes
-    "Draw the RNN unrolled over `T` steps: one column per step, the same weights on every edge of a kind."
+    "Draw the RNN unrolled over `T` steps: one column per step, the same weights on each edge kind."
     import matplotlib.pyplot as plt
-    if not isinstance(T, (int, np.integer)) or T < 1: raise ValueError(f"`T`: expected a positive int; got {T!r}")
+    T = _positive_int(T, 'T')
     if ax is None: _, ax = plt.subplots(figsize=(1.9 * T + 1.6, 3.6))
-    xs = [0.9 + 1.6 * t for t in range(T)]
+    xs = [0.9 + 1.6 * t for t in range(T)]          # column centres; xs[t-1] draws step t
     _node(ax, (-0.55, 0.5), '$h_0$', 'hidden', w=0.55, h=0.2)
     for t, x in enumerate(xs, 1):
         _node(ax, (x, 0.08), f'$x_{{{t}}}$', 'input', w=0.55, h=0.18)
@@ -39,42 +39,44 @@ def forward(self:RNN,
             X,          # inputs: floats (T, B, n_in) or integer token ids (T, B)
             h0=None,    # initial hidden state (B, n_hidden); zeros when omitted
            )->tuple:    # `(logits, H)`: scores (T, B, n_out) and hidden states (T, B, n_hidden)
-    "Run the RNN along `X`: $h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, $y_t = h_t W_{hy} + b_y$."
+    "Run along `X`: $h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, $y_t = h_t W_{hy} + b_y$."
     X, ids, h0 = _check_sequence(self, X, h0)
     H = _recur(self.params, X, ids, h0)
     return _readout(self.params, H), H
 
 # %% ../nbs/02_unroll.ipynb #7c544685
 def _check_sequence(rnn, X, h0):
-    "Check a batch of sequences and its initial state for `rnn`: returns `(X, is_ids, h0)`, h0 zeros when omitted."
+    "Check sequences `X` and initial state `h0` for `rnn`: `(X, is_ids, h0)`, zeros for no `h0`."
     X, ids = _check_x(X, rnn.n_in, rnn.dtype, ('T', 'B'), 'X')
     T, B = X.shape[:2]
-    if T == 0 or B == 0: raise ValueError(f"`X`: expected at least one step and one sequence; got shape {X.shape}")
-    h0 = np.zeros((B, rnn.n_hidden), rnn.dtype) if h0 is None else _check_h(h0, B, rnn.n_hidden, rnn.dtype, 'h0')
+    if T == 0 or B == 0:
+        raise ValueError(f"`X`: expected at least one step and one sequence; got shape {X.shape}")
+    if h0 is None: h0 = np.zeros((B, rnn.n_hidden), rnn.dtype)
+    else: h0 = _check_h(h0, B, rnn.n_hidden, rnn.dtype, 'h0')
     return X, ids, h0
 
 def _input_projection(P, X, ids):
-    "$x_t W_{xh} + b_h$ for all steps at once, (T, B, H): one row gather for ids, one matrix product for floats."
-    if ids: XW = P['W_xh'][X]                                          # (T, B, H), a fresh array
+    "$x_t W_{xh} + b_h$ for all steps at once, (T, B, n_h): one row gather or one matrix product."
+    if ids: XW = P['W_xh'][X]                                          # (T, B, n_h), a fresh array
     else:
         T, B, n_in = X.shape
-        XW = (X.reshape(T * B, n_in) @ P['W_xh']).reshape(T, B, -1)    # (T, B, H)
+        XW = (X.reshape(T * B, n_in) @ P['W_xh']).reshape(T, B, -1)    # (T, B, n_h)
     XW += P['b_h']
     return XW
 
 def _recur(P, X, ids, h0):
-    "Every hidden state, (T, B, H): the input projection for all steps, then the loop over $t$, in place."
-    H = _input_projection(P, X, ids)                # (T, B, H): x_t W_xh + b_h, overwritten by h_t below
+    "Every hidden state, (T, B, n_h): the input projection for all steps, then the loop, in place."
+    H = _input_projection(P, X, ids)                # (T, B, n_h): x_t W_xh + b_h, then h_t below
     W_hh, h = P['W_hh'], h0
-    hW = np.empty_like(h0)                          # (B, H), the one buffer the loop needs
-    for t in range(H.shape[0]):
-        a = H[t]
-        a += np.matmul(h, W_hh, out=hW)             # a_t = x_t W_xh + b_h + h_{t-1} W_hh
-        h = np.tanh(a, out=a)                       # h_t, written where a_t was
+    hW = np.empty_like(h0)                          # (B, n_h), the one buffer the loop needs
+    for t in range(H.shape[0]):                     # step t + 1 of the equations; h holds h_t
+        a = H[t]                                    # x_{t+1} W_xh + b_h, from the projection
+        a += np.matmul(h, W_hh, out=hW)             # a_{t+1} = x_{t+1} W_xh + b_h + h_t W_hh
+        h = np.tanh(a, out=a)                       # h_{t+1}, written where a_{t+1} was
     return H
 
 def _readout(P, H):
-    "$h_t W_{hy} + b_y$ for all steps at once: one matrix product over the T·B states, (T, B, n_out)."
+    "$h_t W_{hy} + b_y$ for all steps: one matrix product over the T·B states, (T, B, n_out)."
     T, B, n_hidden = H.shape
     Z = H.reshape(T * B, n_hidden) @ P['W_hy']
     Z += P['b_y']
