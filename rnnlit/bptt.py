@@ -73,7 +73,7 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
     N = T * B
     H2, DA2 = H.reshape(N, n_h), DA.reshape(N, -1)
     g = {}
-    if ids:                                          # one-hot x_t: x_t^T da_t adds da_t to row x_t
+    if ids:                                              # one-hot x_t: add da_t to row x_t
         g['W_xh'] = np.zeros_like(P['W_xh'])
         np.add.at(g['W_xh'], X.reshape(N), DA2)
     else: g['W_xh'] = X.reshape(N, -1).T @ DA2
