@@ -18,30 +18,34 @@ def _check_targets(targets, shape:tuple, n_out:int):
     if y.dtype.kind not in 'iu':
         raise TypeError(f"`targets`: expected integer class ids of shape (T, B) = {shape}; "
                         f"got dtype {y.dtype}")
-    if y.shape != shape: raise ValueError(f"`targets`: expected shape (T, B) = {shape}; got {y.shape}")
+    if y.shape != shape:
+        raise ValueError(f"`targets`: expected shape (T, B) = {shape}; got {y.shape}")
     lo, hi = y.min(), y.max()
     if lo < 0 or hi >= n_out:
-        raise ValueError(f"`targets`: class ids must lie in [0, {n_out}); got ids from {lo} to {hi}")
+        raise ValueError(f"`targets`: class ids must lie in [0, {n_out}); "
+                         f"got ids from {lo} to {hi}")
     return y
 
 def _check_mask(mask, shape:tuple):
-    "Check a boolean `mask` of shape `shape` = (T, B) with at least one True entry; `None` stays `None`."
+    "Check a boolean `mask` of shape `shape` = (T, B) with at least one True entry; `None` passes."
     if mask is None: return None
     m = np.asarray(mask)
     if m.dtype != np.bool_:
-        raise TypeError(f"`mask`: expected a boolean array of shape (T, B) = {shape}; got dtype {m.dtype}")
+        raise TypeError(f"`mask`: expected a boolean array of shape (T, B) = {shape}; "
+                        f"got dtype {m.dtype}")
     if m.shape != shape: raise ValueError(f"`mask`: expected shape (T, B) = {shape}; got {m.shape}")
-    if not m.any(): raise ValueError("`mask`: expected at least one True entry; got none, so no loss")
+    if not m.any():
+        raise ValueError("`mask`: expected at least one True entry; got none, so no loss")
     return m
 
 def _softmax_xent(Z, y, mask=None):
-    "Mean cross-entropy of scores `Z` (N, C) against ids `y` (N,) over the rows `mask` keeps, and δZ."
+    "Mean cross-entropy of scores `Z` (N, C) against ids `y` (N,) over the rows `mask` keeps; δZ."
     rows = np.arange(len(Z))
     shifted = Z; shifted -= Z.max(1, keepdims=True)      # z - max z, in Z's buffer: same softmax
     log_p_y = shifted[rows, y]                           # (N,), a copy: z_y - max z
-    e = np.exp(shifted, out=shifted)                     # exp(z - max z) <= 1: finite, in the same buffer
+    e = np.exp(shifted, out=shifted)                     # exp(z - max z) <= 1, in the same buffer
     s = e.sum(1, keepdims=True)                          # (N, 1)
-    log_p_y -= np.log(s[:, 0])                           # log p_y = (z_y - max z) - log sum exp(z - max z)
+    log_p_y -= np.log(s[:, 0])                           # log p_y = z_y - max z - log s
     w = 1.0 / len(Z) if mask is None else mask / mask.sum()   # each row's weight in the mean
     loss = -np.sum(w * log_p_y, dtype=np.float64)
     p = e; p /= s                                        # p = softmax(z)
@@ -49,17 +53,18 @@ def _softmax_xent(Z, y, mask=None):
     dZ *= w if mask is None else w[:, None]              # step 1: dy = (p - Y) / N, or masked
     return float(loss), dZ
 
+# %% ../nbs/03_bptt.ipynb #73ce5531
 def _backward(W_hh, H, dH, keep=None):
-    "Steps 3-4 for all t, in place: `dH` (T, B, H) holds dy_t W_hy^T on entry and da_t on return."
-    W_hhT = np.ascontiguousarray(W_hh.T)                 # (H, H), made contiguous once
+    "Steps 3-4 for all t, in place: `dH` (T, B, n_h) holds dy_t W_hy^T on entry and da_t on return."
+    W_hhT = np.ascontiguousarray(W_hh.T)                 # (n_h, n_h), made contiguous once
     D = H * H; np.subtract(1, D, out=D)                  # tanh'(a_t) = 1 - h_t^2, for all t at once
-    carry = np.zeros_like(dH[0])                         # da_{t+1} W_hh^T, (B, H)
+    carry = np.zeros_like(dH[0])                         # da_{t+1} W_hh^T, (B, n_h)
     for t in range(H.shape[0] - 1, -1, -1):
         dh = dH[t]; dh += carry                          # dh_t = dy_t W_hy^T + da_{t+1} W_hh^T
         da = dh; da *= D[t]                              # da_t = dh_t * (1 - h_t^2), same buffer
         if t:
             np.matmul(da, W_hhT, out=carry)
-            if keep is not None: carry *= keep[t]        # truncation (chapter 4): scale what t sends back
+            if keep is not None: carry *= keep[t]        # truncation, chapter 4: scale what t sends
     return dH                                            # now DA: da_t for every t
 
 def _weight_grads(P, X, ids, h0, H, DA, dY):
@@ -68,7 +73,7 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
     N = T * B
     H2, DA2 = H.reshape(N, n_h), DA.reshape(N, -1)
     g = {}
-    if ids:                                              # x_t^T da_t for one-hot x_t: add row da_t to row x_t
+    if ids:                                              # one-hot x_t: add da_t to row x_t
         g['W_xh'] = np.zeros_like(P['W_xh'])
         np.add.at(g['W_xh'], X.reshape(N), DA2)
     else: g['W_xh'] = X.reshape(N, -1).T @ DA2
@@ -92,12 +97,12 @@ def loss_and_grads(self:RNN,
 
 @patch
 def _forward_loss(self:RNN, X, targets, h0, mask):
-    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, h0)`, dY = δy_t for all steps (N, n_out)."
+    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, h0)`; dY holds δy_t, (N, n_out)."
     X, ids, h0 = _check_sequence(self, X, h0)
     T, B = X.shape[:2]
     y = _check_targets(targets, (T, B), self.n_out)
     mask = _check_mask(mask, (T, B))
-    H = _recur(self.params, X, ids, h0)                                       # (T, B, H)
+    H = _recur(self.params, X, ids, h0)                                       # (T, B, n_h)
     loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), y.reshape(-1),
                              None if mask is None else mask.reshape(-1))     # dY (N, n_out)
     return loss, dY, H, X, ids, h0
@@ -107,7 +112,7 @@ def _grads_with(self:RNN, X, targets, h0, backward, mask=None):
     "`_forward_loss`, then the walk back `backward(W_hh, H, dH) -> DA`, then the weight gradients."
     P = self.params
     loss, dY, H, X, ids, h0 = self._forward_loss(X, targets, h0, mask)
-    DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(H.shape))         # (T, B, H)
+    DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(H.shape))         # (T, B, n_h)
     return loss, _weight_grads(P, X, ids, h0, H, DA, dY), H[-1].copy()
 
 # %% ../nbs/03_bptt.ipynb #71b6efc2
@@ -126,18 +131,19 @@ def loss(self:RNN,
 def rel_error(a:np.ndarray, # one gradient
               b:np.ndarray, # the other, same shape
              )->float:      # norm-wise relative error, 0 when both are 0
-    "$\\|a - b\\| / \\max(\\|a\\|, \\|b\\|)$: how far apart two gradients are, relative to their size."
+    "$\\|a - b\\| / \\max(\\|a\\|, \\|b\\|)$: how far apart two gradients are, relative to size."
     den = max(np.linalg.norm(a), np.linalg.norm(b))
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / den) if den else 0.0
 
-def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and restored
-                    X,            # inputs: floats (T, B, n_in) or token ids (T, B)
-                    targets,      # class ids (T, B)
-                    h0=None,      # initial state (B, n_hidden)
+def numerical_grads(rnn:RNN,        # the model; its parameters are nudged and restored
+                    X,              # inputs: floats (T, B, n_in) or token ids (T, B)
+                    targets,        # class ids (T, B)
+                    h0=None,        # initial state (B, n_hidden)
+                    mask=None,      # booleans (T, B): the positions the loss counts; all if omitted
                     eps:float=1e-3, # the nudge
-                   )->dict:       # five-point central-difference estimate of every gradient, like `rnn.params`
-    "Estimate the gradient of `rnn.loss_and_grads`'s loss entry by entry with five-point central differences. Slow: for checks."
-    loss = lambda: rnn.loss(X, targets, h0)[0]
+                   )->dict:         # five-point central-difference estimate of each gradient
+    "Estimate the gradient of `rnn.loss` entry by entry with five-point central differences: slow."
+    loss = lambda: rnn.loss(X, targets, h0, mask)[0]
     grads = {}
     for k, p in rnn.params.items():
         g = np.zeros_like(p)
@@ -152,20 +158,20 @@ def numerical_grads(rnn:RNN,      # the model; its parameters are nudged and res
 
 # %% ../nbs/03_bptt.ipynb #346ae50c
 def torch_forward(P:dict,     # parameters as torch tensors, named as in `RNN.params`
-                  X,          # a tensor: floats (T, B, n_in) or integer token ids (T, B), on P's device
+                  X,          # a tensor, on P's device: floats (T, B, n_in) or token ids (T, B)
                   h0=None,    # initial hidden state, a (B, n_hidden) tensor; zeros when omitted
-                  detach_every:int=None, # cut the graph (`h.detach()`) before steps k, 2k, ... (chapter 4)
+                  detach_every:int=None, # cut the graph (`h.detach()`) before steps k, 2k, ...
                  )->tuple:    # `(logits, H)` like `RNN.forward`, as tensors
-    "`RNN.forward` as a plain PyTorch loop over the time steps; autograd provides the backward pass."
+    "`RNN.forward` as a plain PyTorch loop over the time steps; autograd gives the backward pass."
     import torch
-    XW = (P['W_xh'][X] if not X.is_floating_point() else X @ P['W_xh']) + P['b_h']   # (T, B, H)
+    XW = (P['W_xh'][X] if not X.is_floating_point() else X @ P['W_xh']) + P['b_h']   # (T, B, n_h)
     h = torch.zeros(XW.shape[1:], dtype=XW.dtype, device=XW.device) if h0 is None else h0
     hs = []
-    for t, xw in enumerate(XW.unbind(0)):   # XW needs grad: XW[t] per step would make backward O(T^2)
+    for t, xw in enumerate(XW.unbind(0)):   # XW needs grad: XW[t] per step makes backward O(T^2)
         if detach_every and t and t % detach_every == 0: h = h.detach()
         h = torch.tanh(xw + h @ P['W_hh'])
         hs.append(h)
-    H = torch.stack(hs)                                                              # (T, B, H)
+    H = torch.stack(hs)                                                              # (T, B, n_h)
     return H @ P['W_hy'] + P['b_y'], H
 
 def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into torch tensors
@@ -183,7 +189,7 @@ def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into
     h0 = None if h0 is None else torch.as_tensor(h0, dtype=P['W_xh'].dtype)
     logits, H = torch_forward(P, X, h0, detach_every)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    if mask is not None: y = y.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)   # ignore_index
+    if mask is not None: y = y.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)  # ignored
     loss = F.cross_entropy(logits.reshape(-1, rnn.n_out), y.reshape(-1), ignore_index=-100)
     loss.backward()
     a = lambda t: t.detach().numpy()

@@ -1,5 +1,6 @@
-"""Chapters 2, 3 and 4 over random shapes: forward is step T times; BPTT agrees with finite differences and
-torch.autograd in float64; the truncation schemes match their definitions and PyTorch."""
+"""Chapters 2, 3 and 4 over random shapes: forward is step T times; BPTT, with and without a mask,
+agrees with finite differences and torch.autograd in float64; the loss is finite for extreme float32
+scores; the truncation schemes match their definitions and PyTorch."""
 import itertools
 from functools import partial
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN, clip_grad_norm, numerical_grads, rel_error, torch_loss_and_grads
-from rnnlit.bptt import _backward
+from rnnlit.bptt import _backward, _softmax_xent
 from rnnlit.truncation import bptt_hh_by_definition
 
 
@@ -24,6 +25,17 @@ def problems(draw, max_T=7, max_B=4, max_size=6):
     return rnn, X, rng.integers(0, n_out, (T, B)), h0
 
 
+@st.composite
+def masked_problems(draw, **kw):
+    "`problems` plus a boolean (T, B) mask with at least one True entry."
+    rnn, X, Y, h0 = draw(problems(**kw))
+    T, B = Y.shape
+    flat = draw(st.lists(st.booleans(), min_size=T * B, max_size=T * B))
+    mask = np.array(flat).reshape(T, B)
+    mask[draw(st.integers(0, T - 1)), draw(st.integers(0, B - 1))] = True
+    return rnn, X, Y, h0, mask
+
+
 @settings(max_examples=60, deadline=None)
 @given(problems())
 def test_forward_is_step_T_times(p):
@@ -33,7 +45,8 @@ def test_forward_is_step_T_times(p):
     for t in range(len(X)):
         h = rnn.step(X[t], h)
         np.testing.assert_allclose(H[t], h, atol=1e-13, rtol=0)
-    np.testing.assert_allclose(logits, H @ rnn.params['W_hy'] + rnn.params['b_y'], atol=1e-13, rtol=0)
+    np.testing.assert_allclose(logits, H @ rnn.params['W_hy'] + rnn.params['b_y'],
+                               atol=1e-13, rtol=0)
 
 
 @settings(max_examples=40, deadline=None)
@@ -43,9 +56,10 @@ def test_bptt_matches_finite_differences(p):
     _, grads, _ = rnn.loss_and_grads(X, Y, h0)
     fd = numerical_grads(rnn, X, Y, h0)
     for k in grads:
-        # A gradient that is exactly zero by structure (W_hh when T = 1 and h_0 = 0) has no relative error to
-        # speak of: there the estimate must be zero up to rounding instead.
-        ok = rel_error(fd[k], grads[k]) < 1e-6 or (not grads[k].any() and np.abs(fd[k]).max() < 1e-10)
+        # A gradient that is exactly zero by structure (W_hh when T = 1 and h_0 = 0) has no relative
+        # error to speak of: there the estimate must be zero up to rounding instead.
+        ok = (rel_error(fd[k], grads[k]) < 1e-6
+              or (not grads[k].any() and np.abs(fd[k]).max() < 1e-10))
         assert ok, (k, rel_error(fd[k], grads[k]))
 
 
@@ -134,7 +148,8 @@ def test_clip_grad_norm_matches_torch(shapes, max_norm, seed):
     assert abs(norm - t_norm) < 1e-12 * max(1, t_norm)
     after = np.sqrt(sum((g ** 2).sum() for g in grads.values()))
     assert after <= max_norm * (1 + 1e-12) and (norm <= max_norm or abs(after - max_norm) < 1e-9)
-    for g, p in zip(grads.values(), params): assert rel_error(g, p.grad.numpy()) < 1e-6 / max_norm + 1e-12
+    for g, p in zip(grads.values(), params):
+        assert rel_error(g, p.grad.numpy()) < 1e-6 / max_norm + 1e-12
 
 
 def test_clip_grad_norm_leaves_non_finite_gradients_alone():
@@ -142,13 +157,104 @@ def test_clip_grad_norm_leaves_non_finite_gradients_alone():
     assert clip_grad_norm(grads, 1.0) == np.inf and grads['a'][0] == 1.0
 
 
+@settings(max_examples=80, deadline=None)
+@given(masked_problems(max_T=12, max_B=5, max_size=9))
+def test_masked_bptt_matches_torch_autograd(p):
+    rnn, X, Y, h0, mask = p
+    loss, grads, h_last = rnn.loss_and_grads(X, Y, h0, mask)
+    t_loss, t_grads, t_h_last, _ = torch_loss_and_grads(rnn, X, Y, h0, mask)
+    assert abs(loss - t_loss) < 1e-10
+    assert abs(rnn.loss(X, Y, h0, mask)[0] - loss) < 1e-12
+    assert np.abs(h_last - t_h_last).max() < 1e-10
+    for k in grads: assert np.abs(grads[k] - t_grads[k]).max() < 1e-10, k
+
+
+@settings(max_examples=25, deadline=None)
+@given(masked_problems())
+def test_masked_bptt_matches_finite_differences(p):
+    rnn, X, Y, h0, mask = p
+    _, grads, _ = rnn.loss_and_grads(X, Y, h0, mask)
+    fd = numerical_grads(rnn, X, Y, h0, mask)
+    for k in grads:
+        ok = (rel_error(fd[k], grads[k]) < 1e-6
+              or (not grads[k].any() and np.abs(fd[k]).max() < 1e-10))
+        assert ok, (k, rel_error(fd[k], grads[k]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(masked_problems(max_T=10, max_B=5, max_size=8))
+def test_masked_loss_is_the_mean_over_kept_positions(p):
+    rnn, X, Y, h0, mask = p
+    logits = rnn.forward(X, h0)[0]                                       # (T, B, n_out)
+    z = logits - logits.max(-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    ell = -np.take_along_axis(log_p, Y[..., None], -1)[..., 0]           # (T, B)
+    assert abs(rnn.loss(X, Y, h0, mask)[0] - ell[mask].mean()) < 1e-12
+    assert abs(rnn.loss(X, Y, h0)[0] - ell.mean()) < 1e-12
+    assert abs(rnn.loss(X, Y, h0, np.ones_like(mask))[0] - ell.mean()) < 1e-12
+
+
+def test_mask_of_all_true_is_no_mask():
+    rnn = RNN(4, 5, 4, seed=1, dtype=np.float64)
+    X, Y = np.array([[0, 1], [2, 3], [1, 1]]), np.array([[1, 2], [3, 0], [0, 0]])
+    l0, g0, _ = rnn.loss_and_grads(X, Y)
+    l1, g1, _ = rnn.loss_and_grads(X, Y, mask=np.ones((3, 2), bool))
+    assert abs(l0 - l1) < 1e-15
+    for k in g0: np.testing.assert_allclose(g0[k], g1[k], rtol=0, atol=1e-16)
+
+
+@pytest.mark.parametrize('big', [1e4, 1e3, 200.0, 1e30])
+def test_extreme_float32_scores_give_float64_loss(big):
+    Z = np.array([[big, -big, 0], [-big, 0, big], [0, big, -big]], np.float32)
+    y = np.array([1, 0, 2])                                              # each target scores -big
+    for mask in (None, np.array([True, False, True])):
+        l32, d32 = _softmax_xent(Z.copy(), y, mask)
+        l64, d64 = _softmax_xent(Z.astype(np.float64), y, mask)
+        assert np.isfinite(l32) and abs(l32 - l64) <= 1e-6 * l64
+        assert d32.dtype == np.float32 and np.isfinite(d32).all()
+        np.testing.assert_allclose(d32, d64, rtol=0, atol=1e-7)
+
+
+def test_extreme_scores_through_the_model_stay_finite():
+    rnn = RNN(3, 4, 3, seed=0)                                           # float32
+    rnn.params['W_hy'][:] = np.float32(1e4) * np.array([[1, -1, 0]] * 4, np.float32)
+    X, Y = np.array([[0], [1], [2]]), np.array([[1], [1], [1]])          # scores of size ~1e4
+    loss, grads, _ = rnn.loss_and_grads(X, Y)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+
+
+@pytest.mark.parametrize('mask, exc, msg', [
+    (np.zeros((3, 2), bool), ValueError, '`mask`: expected at least one True entry'),
+    (np.ones((3, 1), bool), ValueError, '`mask`: expected shape (T, B) = (3, 2); got (3, 1)'),
+    (np.ones((2, 3), bool), ValueError, '`mask`: expected shape (T, B) = (3, 2); got (2, 3)'),
+    (np.ones(6, bool), ValueError, '`mask`: expected shape (T, B) = (3, 2); got (6,)'),
+    (np.ones((3, 2)), TypeError, '`mask`: expected a boolean array'),
+    (np.ones((3, 2), int), TypeError, '`mask`: expected a boolean array'),
+])
+def test_bad_mask(mask, exc, msg):
+    rnn = RNN(4, 3, 5)
+    X, Y = np.zeros((3, 2), int), np.zeros((3, 2), int)
+    for call in (rnn.loss_and_grads, rnn.loss):
+        with pytest.raises(exc) as e: call(X, Y, mask=mask)
+        assert msg in str(e.value)
+
+
+_ids = lambda: (np.zeros((3, 2), int), np.zeros((3, 2), int))          # X, targets: T = 3, B = 2
+
+
 @pytest.mark.parametrize('call, exc, msg', [
-    (lambda r: r.forward(np.zeros((3, 2), np.float32)), TypeError, 'token ids must have an integer dtype'),
-    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 1), int)), ValueError, '`targets`: expected shape (T, B) = (3, 2); got (3, 1)'),
-    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), 7)), ValueError, 'class ids must lie in [0, 5); got ids from 7 to 7'),
-    (lambda r: r.chunked_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 0), ValueError, '`k`: expected a positive int; got 0'),
-    (lambda r: r.bptt_hh_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 2, 3), ValueError, '`h` must be at least `h_prime`'),
-    (lambda r: r.randomized_loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 2), int), 0.0), ValueError, '`p`: expected a probability in (0, 1]'),
+    (lambda r: r.forward(np.zeros((3, 2), np.float32)), TypeError,
+     'token ids must have an integer dtype'),
+    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.zeros((3, 1), int)), ValueError,
+     '`targets`: expected shape (T, B) = (3, 2); got (3, 1)'),
+    (lambda r: r.loss_and_grads(np.zeros((3, 2), int), np.full((3, 2), 7)), ValueError,
+     'class ids must lie in [0, 5); got ids from 7 to 7'),
+    (lambda r: r.chunked_loss_and_grads(*_ids(), 0), ValueError,
+     '`k`: expected a positive int; got 0'),
+    (lambda r: r.bptt_hh_loss_and_grads(*_ids(), 2, 3), ValueError,
+     '`h` must be at least `h_prime`'),
+    (lambda r: r.randomized_loss_and_grads(*_ids(), 0.0), ValueError,
+     '`p`: expected a probability in (0, 1]'),
     (lambda r: clip_grad_norm({}, -1), ValueError, '`max_norm`'),
 ])
 def test_bad_input(call, exc, msg):
