@@ -160,7 +160,7 @@ def numerical_grads(rnn:RNN,        # the model; its parameters are nudged and r
 def torch_forward(P:dict,     # parameters as torch tensors, named as in `RNN.params`
                   X,          # a tensor, on P's device: floats (T, B, n_in) or token ids (T, B)
                   h0=None,    # initial hidden state, a (B, n_hidden) tensor; zeros when omitted
-                  detach_every:int=None, # cut the graph (`h.detach()`) before steps k, 2k, ...
+                  detach_every:int=None, # cut the graph (`h.detach()`) after steps k, 2k, ...
                  )->tuple:    # `(logits, H)` like `RNN.forward`, as tensors
     "`RNN.forward` as a plain PyTorch loop over the time steps; autograd gives the backward pass."
     import torch
