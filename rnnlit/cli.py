@@ -6,91 +6,141 @@
 __all__ = ['parser', 'main']
 
 # %% ../nbs/91_cli.ipynb #1d27fac6
-import argparse, json, sys
+import argparse, json, os, shlex, signal, sys, tempfile
 from pathlib import Path
 
 # %% ../nbs/91_cli.ipynb #ddf4dff6
-def _size(s:str)->tuple:
-    "Parse `T,B,n_in,n_hidden,n_out[,ids]` into a benchmark size tuple."
-    parts = s.split(',')
-    try: nums = [int(p) for p in parts[:5]]
-    except ValueError: nums = []
-    if len(nums) != 5 or min(nums) < 1 or len(parts) > 6 or (len(parts) == 6 and parts[5] != 'ids'):
-        raise argparse.ArgumentTypeError(f"expected T,B,n_in,n_hidden,n_out with positive integers, optionally ',ids'; got {s!r}")
-    return (*nums, len(parts) == 6)
+def _positive(s:str)->int:
+    "An argparse type: a positive integer, by the book's one rule (`rnnlit.cell._positive_int`)."
+    from rnnlit.cell import _positive_int
+    try: return _positive_int(int(s), 'value')
+    except ValueError: pass
+    raise argparse.ArgumentTypeError(f"expected a positive integer; got {s!r}")
+
+def _seed(s:str)->int:
+    "An argparse type: a random seed, an integer >= 0."
+    try: v = int(s)
+    except ValueError: v = -1
+    if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {s!r}")
+    return v
 
 def _positive_float(s:str)->float:
+    "An argparse type: a finite number > 0."
     try: v = float(s)
     except ValueError: v = float('nan')
-    if not v > 0 or v == float('inf'): raise argparse.ArgumentTypeError(f"expected a positive number; got {s!r}")
+    if not 0 < v < float('inf'):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {s!r}")
     return v
 
-def _positive(s:str)->int:
-    try: v = int(s)
-    except ValueError: v = 0
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer; got {s!r}")
-    return v
+def _size(s:str)->tuple:
+    "An argparse type: `T,B,n_in,n_hidden,n_out[,ids]`, a benchmark size."
+    parts = s.split(',')
+    try: nums = [_positive(p) for p in parts[:5]]
+    except argparse.ArgumentTypeError: nums = []
+    if len(nums) != 5 or len(parts) > 6 or (len(parts) == 6 and parts[5] != 'ids'):
+        raise argparse.ArgumentTypeError("expected T,B,n_in,n_hidden,n_out with positive integers, "
+                                         f"optionally ',ids'; got {s!r}")
+    return (*nums, len(parts) == 6)
 
 # %% ../nbs/91_cli.ipynb #0efc3f12
 def parser()->argparse.ArgumentParser:
     "The argument parser of the `rnnlit` command."
-    p = argparse.ArgumentParser(prog='rnnlit', description='rnnlit: recurrent neural networks built from scratch.')
+    from rnnlit import __version__
+    from rnnlit.train import DEFAULTS as D
+    p = argparse.ArgumentParser(prog='rnnlit',
+                                description='rnnlit: recurrent neural networks built from scratch.')
+    p.add_argument('--version', action='version', version=f'rnnlit {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     b = sub.add_parser('bench', help='time NumPy BPTT against PyTorch (appendix A and chapter 7)',
-                       description='Without --device: time rnnlit\'s loss_and_grads against PyTorch (nn.RNN + nn.Linear + '
-                                   'cross-entropy, forward and backward, float32) on the CPU at the sizes of appendix A. '
-                                   'With --device: chapter 7\'s sweep over T, B and H of rnnlit, a scratch PyTorch loop '
-                                   '(on CUDA also captured in a CUDA graph) and nn.RNN (cuDNN on CUDA), with plots. '
-                                   'Every implementation is checked against the others before it is timed. Needs PyTorch.')
-    b.add_argument('--device', choices=['cpu', 'cuda'], help='run chapter 7\'s sweep on this device')
-    b.add_argument('--rounds', type=_positive, default=7, help='paired timing rounds per size (default: 7)')
-    b.add_argument('--threads', type=_positive, default=2, help='threads for NumPy\'s BLAS and for PyTorch (default: 2)')
-    b.add_argument('--budget', type=float, default=0.3, help='seconds of timed calls per segment (default: 0.3)')
+        description="Without --device: time rnnlit's loss_and_grads against PyTorch (nn.RNN + "
+                    "nn.Linear + cross-entropy, forward and backward, float32) on the CPU at the "
+                    "sizes of appendix A. With --device: chapter 7's sweep over T, B and H of "
+                    "rnnlit, a scratch PyTorch loop (on CUDA also captured in a CUDA graph) and "
+                    "nn.RNN (cuDNN on CUDA), with plots. Every implementation is checked against "
+                    "the others before it is timed. Needs PyTorch.")
+    b.add_argument('--device', choices=['cpu', 'cuda'], help="run chapter 7's sweep on this device")
+    b.add_argument('--rounds', type=_positive, default=7,
+                   help='paired timing rounds per size (default: 7)')
+    b.add_argument('--threads', type=_positive, default=2,
+                   help="threads for NumPy's BLAS and for PyTorch (default: 2)")
+    b.add_argument('--budget', type=_positive_float, default=0.3,
+                   help='seconds of timed calls per segment (default: 0.3)')
     b.add_argument('--size', type=_size, action='append', metavar='T,B,I,H,O[,ids]',
                    help='a size to time, repeatable (default: the four sizes of appendix A)')
     b.add_argument('--training', action='store_true',
-                   help='chapter 6\'s race: wall time to a held-out loss, batched training against a per-example loop (about 4 minutes)')
-    b.add_argument('--quick', action='store_true', help='with --device: a small sweep of a few seconds, to check the setup')
-    b.add_argument('--out', type=Path, help='write the results as JSON to this file (the sweep\'s plot beside it, as .png)')
+                   help="chapter 6's race: wall time to a held-out loss, batched training against "
+                        "a per-example loop (about 4 minutes)")
+    b.add_argument('--quick', action='store_true',
+                   help='with --device: a small sweep of a few seconds, to check the setup')
+    b.add_argument('--out', type=Path,
+                   help="write the results as JSON to this file (the sweep's plot beside it, "
+                        "as .png)")
 
-    t = sub.add_parser('train', help='train a language model on a text file (or on the shipped corpus)',
-                       description='Train an RNN language model with stateful truncated BPTT and Adam. Shows a progress '
-                                   'bar, prints the held-out perplexity and a sample, and writes checkpoint.npz and '
-                                   'loss.png to --out. With no TEXT_FILE it trains on the corpus shipped with rnnlit.')
-    t.add_argument('text_file', nargs='?', type=Path, metavar='TEXT_FILE', help='a UTF-8 text file (default: the shipped corpus)')
-    t.add_argument('--level', choices=['char', 'word'], default='char', help='tokens are characters or words (default: char)')
-    t.add_argument('--hidden', type=_positive, default=128, help='hidden units (default: 128)')
-    t.add_argument('--seq-len', type=_positive, default=50, help='steps per window of truncated BPTT (default: 50)')
-    t.add_argument('--batch', type=_positive, default=32, help='parallel streams (default: 32)')
-    t.add_argument('--steps', type=_positive, default=8000, help='training steps (default: 8000, about a minute on 2 cores)')
-    t.add_argument('--lr', type=_positive_float, default=3e-3, help='learning rate (default: 0.003)')
-    t.add_argument('--optimizer', choices=['adam', 'adagrad', 'sgd'], default='adam', help='optimizer (default: adam)')
-    t.add_argument('--clip', type=_positive_float, default=5.0, help='clip the global gradient norm at this value (default: 5)')
-    t.add_argument('--by-line', action='store_true', help='train on each line as its own sequence (for lists of sentences)')
-    t.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    t.add_argument('--out', type=Path, default=Path('rnnlit-run'), help='folder for checkpoint.npz and loss.png (default: rnnlit-run)')
+    t = sub.add_parser('train',
+        help='train a language model on a text file (or on the shipped corpus)',
+        description='Train an RNN language model with stateful truncated BPTT and Adam. Shows '
+                    'a progress bar, prints the held-out perplexity and a sample, and writes '
+                    'checkpoint.npz and loss.png to --out. With no TEXT_FILE it trains on the '
+                    'corpus shipped with rnnlit. Ctrl-C ends the run after the current step and '
+                    'saves both files; --resume continues it exactly.')
+    t.add_argument('text_file', nargs='?', type=Path, metavar='TEXT_FILE',
+                   help='a UTF-8 text file (default: the shipped corpus; with --resume: the text '
+                        'the checkpoint names)')
+    t.add_argument('--resume', type=Path, metavar='CHECKPOINT',
+                   help='continue the run saved in this checkpoint exactly, on the same text, with '
+                        "its settings; --out defaults to the checkpoint's folder")
+    t.add_argument('--steps', type=_positive,
+                   help="the run's total number of steps (default: 8000, about a minute on 2 "
+                        "cores; with --resume: the total the run was started with)")
+    t.add_argument('--level', choices=['char', 'word'],
+                   help=f"tokens are characters or words (default: {D['level']})")
+    t.add_argument('--hidden', type=_positive, help=f"hidden units (default: {D['hidden']})")
+    t.add_argument('--seq-len', type=_positive,
+                   help=f"steps per window of truncated BPTT (default: {D['seq_len']})")
+    t.add_argument('--batch', type=_positive, help=f"parallel streams (default: {D['batch']})")
+    t.add_argument('--lr', type=_positive_float, help=f"learning rate (default: {D['lr']:g})")
+    t.add_argument('--optimizer', choices=['adam', 'adagrad', 'sgd'],
+                   help=f"optimizer (default: {D['optimizer']})")
+    t.add_argument('--clip', type=_positive_float,
+                   help=f"clip the global gradient norm at this value (default: {D['clip']:g})")
+    t.add_argument('--by-line', action='store_true', default=None,
+                   help='train on each line as its own sequence (for lists of sentences)')
+    t.add_argument('--seed', type=_seed, help=f"random seed (default: {D['seed']})")
+    t.add_argument('--out', type=Path, metavar='FOLDER',
+                   help='folder for checkpoint.npz and loss.png (default: rnnlit-run)')
     t.add_argument('--no-progress', action='store_true', help='no progress bar')
 
-    s = sub.add_parser('sample', help='generate text from a checkpoint', description='Generate text from a trained checkpoint.')
-    s.add_argument('checkpoint', type=Path, metavar='CHECKPOINT', help='a checkpoint.npz written by rnnlit train')
+    s = sub.add_parser('sample', help='generate text from a checkpoint',
+                       description='Generate text from a trained checkpoint.')
+    s.add_argument('checkpoint', type=Path, metavar='CHECKPOINT',
+                   help='a checkpoint.npz written by rnnlit train')
     s.add_argument('--prime', default='', help='text to start from (default: a line break)')
-    s.add_argument('--temperature', type=_positive_float, default=0.8, help='below 1: safer, above 1: wilder (default: 0.8)')
-    s.add_argument('--length', type=_positive, default=200, help='tokens to generate (default: 200)')
-    s.add_argument('--top-k', type=_positive, default=None, help='sample among the k likeliest tokens only')
+    s.add_argument('--temperature', type=_positive_float, default=0.8,
+                   help='below 1: safer, above 1: wilder (default: 0.8)')
+    s.add_argument('--length', type=_positive, default=200,
+                   help='tokens to generate (default: 200)')
+    s.add_argument('--top-k', type=_positive, default=None,
+                   help='sample among the k likeliest tokens only')
     s.add_argument('--greedy', action='store_true', help='always take the likeliest token')
-    s.add_argument('--seed', type=int, default=None, help='random seed (default: different every time)')
+    s.add_argument('--seed', type=_seed, default=None,
+                   help='random seed (default: different every time)')
     return p
 
 def main(argv=None):   # arguments; `sys.argv[1:]` when omitted
-    "Entry point of the `rnnlit` command."
+    "The `rnnlit` command. Exit status: 0 done, 1 bad input, 2 bad arguments, 130 Ctrl-C."
     args = parser().parse_args(argv)
+    say = lambda msg: print(f"rnnlit {args.command}: {msg}", file=sys.stderr)
     try: return _COMMANDS[args.command](args)
     except ImportError as e:
-        print(f"rnnlit {args.command}: needs {e.name or 'a missing package'}; install it with: pip install \"rnnlit[torch]\"", file=sys.stderr)
+        name = (e.name or 'torch').split('.')[0]
+        say(f"needs {name}; install it with: pip install {name}")
         return 1
-    except (_UserError, ValueError, RuntimeError) as e:     # bad input, a bad checkpoint, a diverging run
-        print(f"rnnlit {args.command}: {e}", file=sys.stderr)
+    except (_UserError, ValueError, RuntimeError, OSError) as e:  # bad input; a diverging run
+        say(e)
         return 1
+    except KeyboardInterrupt:   # Ctrl-C in `sample` or `bench` (`train` saves and stops instead)
+        say('interrupted')
+        return 130
 
 # %% ../nbs/91_cli.ipynb #5ba4f1a3
 class _UserError(Exception): "A problem with the user's input, reported in one line."
@@ -103,33 +153,133 @@ def _read_text(path:Path)->str:
     if not data.strip(): raise _UserError(f"{path}: the file is empty")
     if b'\x00' in data[:65536]: raise _UserError(f"{path}: looks like a binary file, not text")
     try: return data.decode('utf-8')
-    except UnicodeDecodeError as e: raise _UserError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+    except UnicodeDecodeError as e: bad = e.start
+    raise _UserError(f"{path}: not UTF-8 text (byte 0x{data[bad]:02x} at offset {bad})")
+
+_RUN_FILES = ('checkpoint.npz', 'loss.png')   # what `rnnlit train` writes into --out
+
+def _check_out(out:Path):
+    "Fail fast, before any training: `out` must be a folder rnnlit can write into, or can create."
+    where = f"--out {out}"
+    if out.is_dir():
+        for name in _RUN_FILES:
+            if (out/name).is_dir(): raise _UserError(f"{where}: {out/name} is a folder, not a file")
+        probe = out
+    else:
+        if out.exists(): raise _UserError(f"{where}: is a file, not a folder")
+        probe = out.absolute().parent          # the nearest folder that exists: it will hold `out`
+        while not probe.exists(): probe = probe.parent
+        if not probe.is_dir(): raise _UserError(f"{where}: {probe} is a file, not a folder")
+    try: os.rmdir(tempfile.mkdtemp(dir=probe, prefix='.rnnlit-probe-'))
+    except OSError as e: why = e.strerror or str(e)
+    else: return
+    what = 'write in it' if probe == out else f'create it in {probe}'
+    raise _UserError(f"{where}: cannot {what} ({why})")
+
+class _CtrlC:
+    "While active, Ctrl-C (SIGINT) only sets `pressed`; called, it answers whether it was pressed."
+    def __init__(self): self.pressed, self.old = False, None
+    def __call__(self)->bool: return self.pressed
+    def _on(self, signum, frame): self.pressed = True
+    def __enter__(self):
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # as in `rnnlit train &`
+                self.old = signal.signal(signal.SIGINT, self._on)
+        except ValueError: pass                # not the main thread: Ctrl-C keeps its usual meaning
+        return self
+    def __exit__(self, *exc):
+        if self.old is not None: signal.signal(signal.SIGINT, self.old)
+
+def _option(k): return '--' + k.replace('_', '-')
+
+def _fresh(args):
+    "A new `Trainer` from the command's text and settings; unset settings take `DEFAULTS`."
+    from rnnlit.train import Trainer, DEFAULTS
+    from rnnlit.data import load_text
+    if args.text_file: text, source = _read_text(args.text_file), str(args.text_file)
+    else: text, source = load_text('corpus'), 'corpus'
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
+    return Trainer(text, source=source, **given), args.steps or 8000, text
+
+def _resumed(args):
+    "The `Trainer` saved in `--resume`, on its text, with its settings; the run's total steps."
+    from rnnlit.train import Trainer, DEFAULTS, load_checkpoint
+    from rnnlit.data import load_text
+    ck = args.resume
+    cfg = load_checkpoint(ck)['config']
+    for k in DEFAULTS:
+        v = getattr(args, k, None)
+        if v is not None and v != cfg[k]:
+            o = _option(k)
+            raise _UserError(f"{o} {v}: {ck} was trained with {o} {cfg[k]}; a resumed run keeps "
+                             f"the settings it started with (leave {o} out)")
+    if args.text_file: text = _read_text(args.text_file)
+    elif cfg['source'] == 'corpus': text = load_text('corpus')
+    else:
+        try: text = _read_text(Path(cfg['source']))
+        except _UserError as e:
+            raise _UserError(f"{e} (the text {ck} was trained on; name it: rnnlit train TEXT_FILE "
+                             f"--resume {ck})") from None
+    t = Trainer.resume(ck, text)
+    total = args.steps or cfg.get('steps')
+    if total is None:
+        raise _UserError(f"{ck} does not record its run's length; give --steps, the run's total")
+    if total <= t.step:
+        raise _UserError(f"--steps {total}: {ck} has already trained {t.step} steps; --steps is "
+                         f"the run's total, so ask for more than {t.step}")
+    return t, total, text
+
+def _run(t, total:int, ck:Path, stop, progress:bool):
+    "Train up to step `total`: evaluate and save at every multiple of `total // 6` and at `total`."
+    every = max(1, total // 6)
+    first = min(total, -(-t.step // every) * every) - t.step  # resumed between two: up to the next
+    if first: t.fit(first, progress=progress, checkpoint=ck, stop=stop)
+    if t.step < total and not stop():
+        t.fit(total - t.step, eval_every=every, progress=progress, checkpoint=ck, stop=stop)
 
 def _train(args):
     import numpy as np
-    from rnnlit.train import Trainer, plot_losses
-    from rnnlit.data import load_text
-    text, source = (_read_text(args.text_file), str(args.text_file)) if args.text_file else (load_text('corpus'), 'corpus')
-    t = Trainer(text, source=source, level=args.level, hidden=args.hidden, seq_len=args.seq_len, batch=args.batch,
-                lr=args.lr, optimizer=args.optimizer, clip=args.clip, by_line=args.by_line, seed=args.seed)
-    print(f"training on {source}: {len(t.vocab)} {args.level} tokens in the vocabulary; {args.steps} steps", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    ck = args.out/'checkpoint.npz'
-    t.fit(args.steps, eval_every=max(1, args.steps // 6), progress=not args.no_progress, checkpoint=ck)
-    loss = t.evals[-1][1]
-    plot_losses(t, path=args.out/'loss.png')
-    prime = 'The ' if args.level == 'char' and 'The ' in text else ''
-    print(f"held-out loss {loss:.3f} nats per {args.level}, perplexity {np.exp(loss):.2f}")
-    print(f"sample:\n{t.sample(prime, 300 if args.level == 'char' else 40, temperature=0.8)}")
-    print(f"wrote {ck} and {args.out/'loss.png'}")
+    from rnnlit.train import plot_losses
+    out = args.out or (args.resume.parent if args.resume else Path('rnnlit-run'))
+    _check_out(out)
+    with _CtrlC() as stop:                              # Ctrl-C from here on: stop after the step
+        t, total, text = _resumed(args) if args.resume else _fresh(args)
+        t.cfg['steps'] = total                              # saved in the checkpoint, for --resume
+        out.mkdir(parents=True, exist_ok=True)
+        ck, png = out/'checkpoint.npz', out/'loss.png'
+        where = f"resuming {args.resume} at step {t.step} of {total}" if args.resume else \
+                f"{total} steps"
+        print(f"training on {t.cfg['source']}: {len(t.vocab)} {t.cfg['level']} tokens in the "
+              f"vocabulary; {where} (Ctrl-C stops and saves)", flush=True)
+        _run(t, total, ck, stop, progress=not args.no_progress)
+        if t.step < total:                                  # Ctrl-C: save, plot, say how to go on
+            t.save(ck)
+            plot_losses(t, path=png)
+            again = ['rnnlit', 'train', *([str(args.text_file)] if args.text_file else []),
+                     '--resume', str(ck)]
+            print(f"interrupted at step {t.step}; checkpoint saved to {ck}; continue with: "
+                  f"{shlex.join(again)}", file=sys.stderr)
+            return 130
+        plot_losses(t, path=png)
+    loss, level = t.evals[-1][1], t.cfg['level']
+    prime = 'The ' if level == 'char' and 'The ' in text else ''
+    print(f"held-out loss {loss:.3f} nats per {level}, perplexity {np.exp(loss):.2f}")
+    print(f"sample:\n{t.sample(prime, 300 if level == 'char' else 40, temperature=0.8)}")
+    print(f"wrote {ck} and {png}")
     return 0
 
 def _sample(args):
     import numpy as np
     from rnnlit.train import load_checkpoint, sample
     ck = load_checkpoint(args.checkpoint)
-    print(sample(ck['rnn'], ck['vocab'], args.prime, args.length, args.temperature, args.top_k, args.greedy,
-                 np.random.default_rng(args.seed)))
+    vocab = ck['vocab']
+    missing = sorted(set(args.prime) - set(vocab.itos)) if vocab.level == 'char' else []
+    if missing:
+        raise _UserError(f"--prime {args.prime!r}: {args.checkpoint} has never seen "
+                         f"{', '.join(map(repr, missing))}; use characters of the text it learnt")
+    rng = np.random.default_rng(args.seed)
+    print(sample(ck['rnn'], vocab, args.prime, args.length, args.temperature, args.top_k,
+                 args.greedy, rng))
     return 0
 
 def _training_race(args):
@@ -137,7 +287,8 @@ def _training_race(args):
     from rnnlit.train import race
     from rnnlit.bench import cpu_name
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=args.threads, user_api='blas'): res = race(log=lambda s: print(s, flush=True))
+    with threadpool_limits(limits=args.threads, user_api='blas'):
+        res = race(log=lambda s: print(s, flush=True))
     res['machine'] = dict(cpu=cpu_name(), threads=args.threads)
     res['command'] = _command_line() or 'rnnlit bench --training'
     if args.out:
@@ -150,8 +301,8 @@ def _bench(args):
     if args.training: return _training_race(args)
     if args.device: return _sweep(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table
-    res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads, budget=args.budget,
-                    log=lambda s: print(s, flush=True))
+    res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads,
+                    budget=args.budget, log=lambda s: print(s, flush=True))
     res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
     if args.out:
@@ -160,7 +311,8 @@ def _bench(args):
         print(f'wrote {args.out}')
     return 0
 
-def _command_line(): return 'rnnlit ' + ' '.join(sys.argv[1:]) if sys.argv[0].endswith('rnnlit') else None
+def _command_line():
+    return 'rnnlit ' + ' '.join(sys.argv[1:]) if sys.argv[0].endswith('rnnlit') else None
 
 def _sweep(args):
     import torch
@@ -169,7 +321,8 @@ def _sweep(args):
         print('rnnlit bench: --device cuda, but PyTorch sees no CUDA device', file=sys.stderr)
         return 1
     if args.device == 'cpu': torch.set_num_threads(args.threads)
-    quick = dict(base=(10, 4, 32), grid={'T': [5, 10], 'B': [1, 4], 'H': [16, 32]}) if args.quick else {}
+    quick = {}
+    if args.quick: quick = dict(base=(10, 4, 32), grid={'T': [5, 10], 'B': [1, 4], 'H': [16, 32]})
     res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
     res['command'] = _command_line() or f'rnnlit bench --device {args.device}'
     print(sweep_table(res))
