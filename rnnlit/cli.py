@@ -190,7 +190,10 @@ class _CtrlC:
     def __exit__(self, *exc):
         if self.old is not None: signal.signal(signal.SIGINT, self.old)
 
-def _option(k): return '--' + k.replace('_', '-')
+def _option(k, v):
+    "How the command line spells setting `k` with value `v`."
+    o = '--' + k.replace('_', '-')
+    return (o if v else 'no ' + o) if isinstance(v, bool) else f'{o} {v}'
 
 def _fresh(args):
     "A new `Trainer` from the command's text and settings; unset settings take `DEFAULTS`."
@@ -210,9 +213,8 @@ def _resumed(args):
     for k in DEFAULTS:
         v = getattr(args, k, None)
         if v is not None and v != cfg[k]:
-            o = _option(k)
-            raise _UserError(f"{o} {v}: {ck} was trained with {o} {cfg[k]}; a resumed run keeps "
-                             f"the settings it started with (leave {o} out)")
+            raise _UserError(f"{_option(k, v)}: {ck} was trained with {_option(k, cfg[k])}; a "
+                             f"resumed run keeps the settings it started with (leave it out)")
     if args.text_file: text = _read_text(args.text_file)
     elif cfg['source'] == 'corpus': text = load_text('corpus')
     else:
