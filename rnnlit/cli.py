@@ -202,7 +202,8 @@ def _fresh(args):
     if args.text_file: text, source = _read_text(args.text_file), str(args.text_file)
     else: text, source = load_text('corpus'), 'corpus'
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
-    return Trainer(text, source=source, **given), args.steps or 8000, text
+    try: return Trainer(text, source=source, **given), args.steps or 8000, text
+    except ValueError as e: raise _UserError(f"{source}: {e}") from None    # e.g. too short a text
 
 def _resumed(args):
     "The `Trainer` saved in `--resume`, on its text, with its settings; the run's total steps."
@@ -253,7 +254,8 @@ def _train(args):
                 f"{total} steps"
         print(f"training on {t.cfg['source']}: {len(t.vocab)} {t.cfg['level']} tokens in the "
               f"vocabulary; {where} (Ctrl-C stops and saves)", flush=True)
-        _run(t, total, ck, stop, progress=not args.no_progress)
+        with np.errstate(over='ignore', invalid='ignore'):  # a diverging run ends in one TrainingError
+            _run(t, total, ck, stop, progress=not args.no_progress)
         if t.step < total:                                  # Ctrl-C: save, plot, say how to go on
             t.save(ck)
             plot_losses(t, path=png)
