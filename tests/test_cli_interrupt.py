@@ -68,6 +68,8 @@ def test_ctrl_c_saves_and_resume_finishes_the_same_run(text, whole, tmp_path):
     while not (out/'checkpoint.npz').exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     p.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    p.send_signal(signal.SIGINT)            # an impatient second Ctrl-C changes nothing
     n = check_interrupted(p, out, text)
     assert TOTAL // 6 <= n < TOTAL
     r = rnnlit('train', text.name, '--resume', out/'checkpoint.npz', '--no-progress', cwd=text.parent)
@@ -143,3 +145,11 @@ def test_checkpoint_gets_an_ordinary_files_mode(text, tmp_path):
         assert r.returncode == 0, r.stderr
         for name in ('checkpoint.npz', 'loss.png'):
             assert (out/name).stat().st_mode & 0o777 == 0o666 & ~umask, (name, oct(umask))
+
+
+def test_ctrl_c_in_sample_is_one_line(whole):
+    "`sample` has nothing to save: Ctrl-C (landing as sampling starts) ends it in one line, exit 130."
+    from test_cli import run
+    pre = ("import os, signal, rnnlit.train as T; s = T.sample\n"
+           "T.sample = lambda *a, **k: (os.kill(os.getpid(), signal.SIGINT), s(*a, **k))[1]\n")
+    assert one_line(run('sample', whole, '--length', 10**6, pre=pre), code=130) == 'rnnlit sample: interrupted'
