@@ -153,3 +153,15 @@ def test_ctrl_c_in_sample_is_one_line(whole):
     pre = ("import os, signal, rnnlit.train as T; s = T.sample\n"
            "T.sample = lambda *a, **k: (os.kill(os.getpid(), signal.SIGINT), s(*a, **k))[1]\n")
     assert one_line(run('sample', whole, '--length', 10**6, pre=pre), code=130) == 'rnnlit sample: interrupted'
+
+
+def test_resume_a_checkpoint_saved_by_the_library(text, tmp_path):
+    "`Trainer.save` outside the command records no run length: `--resume` asks for `--steps`, then goes on."
+    from rnnlit.train import Trainer
+    t = Trainer(text.read_text(), source=str(text), hidden=16, seq_len=10, batch=4)
+    t.fit(3, progress=False)
+    ck = t.save(tmp_path/'lib'/'checkpoint.npz')
+    assert "give --steps, the run's total" in one_line(rnnlit('train', '--resume', ck))
+    r = rnnlit('train', '--resume', ck, '--steps', 5, '--no-progress')
+    assert r.returncode == 0, r.stderr
+    assert int(load_checkpoint(ck)['arrays']['step']) == 5
