@@ -237,7 +237,7 @@ def _run(t, total:int, ck:Path, stop, progress:bool):
     "Train up to step `total`: evaluate and save at every multiple of `total // 6` and at `total`."
     every = max(1, total // 6)
     first = min(total, -(-t.step // every) * every) - t.step  # resumed between two: up to the next
-    if first: t.fit(first, progress=progress, checkpoint=ck, stop=stop)
+    if first and not stop(): t.fit(first, progress=progress, checkpoint=ck, stop=stop)
     if t.step < total and not stop():
         t.fit(total - t.step, eval_every=every, progress=progress, checkpoint=ck, stop=stop)
 

@@ -93,6 +93,19 @@ def test_ctrl_c_in_the_first_step_saves_that_step(text, tmp_path):
     assert load_checkpoint(out/'checkpoint.npz')['arrays']['evals'].size == 0   # saved before any evaluation
 
 
+def test_ctrl_c_before_the_first_step_saves_the_untrained_run(text, whole, tmp_path):
+    "Ctrl-C while the trainer is being built: nothing is trained, step 0 is saved, and resuming it works."
+    out = tmp_path/'run'
+    pre = ("from rnnlit.train import Trainer; import os, signal; init = Trainer.__init__\n"
+           "def __init__(self, *a, **k): init(self, *a, **k); os.kill(os.getpid(), signal.SIGINT)\n"
+           "Trainer.__init__ = __init__")
+    p = popen('train', text.name, *SETTINGS, '--steps', TOTAL, '--out', out, pre=pre, cwd=text.parent)
+    assert check_interrupted(p, out, text) == 0
+    r = rnnlit('train', text.name, '--resume', out/'checkpoint.npz', '--no-progress', cwd=text.parent)
+    assert r.returncode == 0, r.stderr
+    same_run(out/'checkpoint.npz', whole)
+
+
 def test_resume_between_evaluations_keeps_their_schedule(text, whole, tmp_path):
     "Stopped at step 250 (evaluations at 100, 200, 300, ...): the resumed run still evaluates at 300."
     out = tmp_path/'run'
