@@ -69,15 +69,15 @@ def _recur(P, X, ids, h0):
     H = _input_projection(P, X, ids)                # (T, B, n_h): x_t W_xh + b_h, then h_t below
     W_hh, h = P['W_hh'], h0
     hW = np.empty_like(h0)                          # (B, n_h), the one buffer the loop needs
-    for t in range(H.shape[0]):                     # step t + 1 of the equations; h holds h_t
-        a = H[t]                                    # x_{t+1} W_xh + b_h, from the projection
-        a += np.matmul(h, W_hh, out=hW)             # a_{t+1} = x_{t+1} W_xh + b_h + h_t W_hh
-        h = np.tanh(a, out=a)                       # h_{t+1}, written where a_{t+1} was
+    for t in range(1, H.shape[0] + 1):              # the equations' t; h holds h_{t-1}
+        a = H[t - 1]                                # x_t W_xh + b_h, from the projection
+        a += np.matmul(h, W_hh, out=hW)             # a_t = x_t W_xh + b_h + h_{t-1} W_hh
+        h = np.tanh(a, out=a)                       # h_t, written where a_t was: H[t-1] holds h_t
     return H
 
 def _readout(P, H):
     "$h_t W_{hy} + b_y$ for all steps: one matrix product over the T·B states, (T, B, n_out)."
     T, B, n_hidden = H.shape
-    Z = H.reshape(T * B, n_hidden) @ P['W_hy']
-    Z += P['b_y']
-    return Z.reshape(T, B, -1)
+    logits = H.reshape(T * B, n_hidden) @ P['W_hy']                   # y_t for all t, (N, n_out)
+    logits += P['b_y']
+    return logits.reshape(T, B, -1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN, clip_grad_norm
-from rnnlit.bptt import torch_forward
+from rnnlit.bptt import torch_forward, torch_loss_and_grads
 from rnnlit.truncation import _cliff_problem, _one_unit, _state_grad_norms, _walk_back
 import rnnlit.truncation as truncation
 
@@ -30,6 +30,67 @@ def _flat(grads): return np.concatenate([np.ravel(g) for g in grads.values()])
 def test_bad_truncation_arguments(call, exc, msg):
     with pytest.raises(exc) as e: call(RNN(4, 3, 4), np.zeros((3, 2), int))
     assert msg in str(e.value)
+
+
+@pytest.mark.parametrize('call, exc, msg', [
+    (lambda r, X: r.chunked_loss_and_grads(np.int64(1), X, 2), ValueError, '`X`'),
+    (lambda r, X: r.randomized_loss_and_grads(np.int64(1), X, 0.5), ValueError, '`X`'),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, '0.5'), TypeError,
+     "`p`: expected a probability in (0, 1]; got '0.5' of type str"),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, True), TypeError, '`p`'),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, 0), ValueError,
+     '`p`: expected a probability in (0, 1]; got 0'),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, 1.5), ValueError, '`p`'),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, float('nan')), ValueError, '`p`'),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, 0.5, rng='seed'), TypeError,
+     "`rng`: expected a np.random.Generator, a seed or None; got 'seed'"),
+    (lambda r, X: r.randomized_loss_and_grads(X, X, 0.5, rng=-1), TypeError, '`rng`'),
+    (lambda r, X: clip_grad_norm({'w': np.ones(2)}, '1'), TypeError,
+     "`max_norm`: expected a positive number; got '1' of type str"),
+    (lambda r, X: clip_grad_norm({'w': np.ones(2)}, 0), ValueError, '`max_norm`'),
+    (lambda r, X: clip_grad_norm({'w': np.ones(2)}, float('nan')), ValueError, '`max_norm`'),
+    (lambda r, X: clip_grad_norm({'w': np.ones(2)}, None), TypeError, '`max_norm`'),
+])
+def test_bad_arguments_are_named(call, exc, msg):
+    with pytest.raises(exc) as e: call(RNN(4, 3, 4), np.zeros((3, 2), int))
+    assert msg in str(e.value)
+
+
+def test_rng_takes_a_seed_or_a_generator():
+    rnn, X = RNN(4, 3, 4, seed=0, dtype=np.float64), np.arange(12).reshape(6, 2) % 4
+    by_seed = [rnn.randomized_loss_and_grads(X, X, 0.5, 7)[1]['W_hh'] for _ in range(2)]
+    by_gen = rnn.randomized_loss_and_grads(X, X, 0.5, np.random.default_rng(7))[1]['W_hh']
+    assert np.array_equal(by_seed[0], by_seed[1]) and np.array_equal(by_seed[0], by_gen)
+    assert clip_grad_norm({'w': np.ones(4)}, np.int64(1)) == pytest.approx(2.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 3), st.integers(1, 4), st.integers(0, 2**31))
+def test_truncated_methods_take_the_mask(T, B, k, seed):
+    "Chunked truncation with a mask is torch's detach loop with that mask; with nothing cut,"
+    " BPTT(h; h') and randomized truncation (q = 1) are the full masked gradient."
+    rng = np.random.default_rng(seed)
+    rnn = RNN(4, 5, 3, seed=seed, dtype=np.float64)
+    X, targets = rng.integers(0, 4, (T, B)), rng.integers(0, 3, (T, B))
+    h0, mask = rng.standard_normal((B, 5)), rng.random((T, B)) < 0.5
+    mask[rng.integers(T), rng.integers(B)] = True
+    loss, grads, _ = rnn.chunked_loss_and_grads(X, targets, k, h0=h0, mask=mask)
+    t_loss, t_grads, _, _ = torch_loss_and_grads(rnn, X, targets, h0, mask=mask, detach_every=k)
+    assert loss == pytest.approx(t_loss, abs=1e-12)
+    for n in grads: np.testing.assert_allclose(grads[n], t_grads[n], rtol=1e-10, atol=1e-12)
+    full_loss, full, _ = rnn.loss_and_grads(X, targets, h0, mask=mask)
+    for l, g, _ in (rnn.bptt_hh_loss_and_grads(X, targets, T, 1, h0=h0, mask=mask),
+                    rnn.randomized_loss_and_grads(X, targets, 1.0, seed, h0=h0, mask=mask)):
+        assert l == pytest.approx(full_loss, rel=1e-12)
+        for n in g: np.testing.assert_allclose(g[n], full[n], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match='`mask`'):
+        rnn.chunked_loss_and_grads(X, targets, k, h0=h0, mask=np.zeros((T, B), bool))
+
+
+def test_bptt_hh_by_definition_is_private():
+    assert not hasattr(truncation, 'bptt_hh_by_definition')
+    assert 'bptt_hh_by_definition' not in truncation.__all__
+    assert callable(truncation._bptt_hh_by_definition)
 
 
 def test_one_positive_int_check():
@@ -69,11 +130,46 @@ def test_the_recurrence_alone_offsets_the_gain(seed):
         d = np.mean(1 - H[20:] ** 2)
         return np.abs(H[0]).mean(), np.abs(H[20:]).mean(), d, (norms[20] / norms[-1]) ** (1 / 19)
     h_1, h, d, factor = settled(1.25, 0.0)
-    assert h > 3 * h_1 and abs(1.25 * d - 1) < 0.05 and 0.95 < factor < 1.1
+    H, _ = _walk_back(1.25, x_scale=0.0, seed=seed)
+    rms = np.sqrt(np.mean((1 - H[20:] ** 2) ** 2))
+    assert h > 3 * h_1 and abs(1.25 * rms - 1) < 0.05 and 0.95 < factor < 1.1
     _, _, d_in, factor_in = settled(1.25, 0.3)
     assert d_in < d and 1 - d > 2 * (d - d_in) and factor_in < 1 < factor
     _, h, _, factor = settled(0.8, 0.0)                        # below 1: to the origin, the bound
     assert h < 1e-3 and abs(factor - 0.8) < 1e-3
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+@pytest.mark.parametrize('x_scale', [0.3, 0.0])
+def test_the_rms_not_the_mean_sets_the_factor(x_scale, seed):
+    "Per step back, the error changes by about sigma * RMS(1 - h^2); at sigma = 2 it still grows."
+    for sigma in (0.8, 1.0, 1.25, 1.5, 2.0):
+        H, norms = _walk_back(sigma, x_scale=x_scale, seed=seed)
+        d = 1 - H[20:] ** 2
+        factor = (norms[20] / norms[-1]) ** (1 / 19)
+        rms, mean = sigma * np.sqrt(np.mean(d ** 2)), sigma * np.mean(d)
+        assert abs(factor - rms) < 0.06 and rms >= mean
+        if sigma == 2.0: assert mean < 1 < factor and norms[0] / norms[-1] > 10
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+@pytest.mark.parametrize('sigma', [0.8, 2.0, 3.0])
+def test_one_step_back_is_sigma_times_a_weighted_rms(sigma, seed):
+    "W_hh = sigma Q, Q orthogonal: |dL_T/dh_{t-1}| = sigma |dL_T/dh_t ⊙ (1 - h_t^2)|, exactly."
+    n_h, T = 32, 40
+    net = RNN(n_h, n_h, n_h, seed=seed, dtype=np.float64)
+    W_hh = net.params['W_hh']; W_hh *= sigma / np.linalg.norm(W_hh, 2)
+    rng = np.random.default_rng(seed)
+    X, h0 = 0.3 * rng.standard_normal((T, 1, n_h)), 0.1 * rng.standard_normal((1, n_h))
+    H = net.forward(X, h0)[1]
+    e = rng.standard_normal((1, n_h))                          # dL_T/dh_T
+    for t in range(T, 1, -1):                                  # e holds dL_T/dh_t
+        e_prev = (e * (1 - H[t - 1] ** 2)) @ W_hh.T            # dL_T/dh_{t-1}
+        d = 1 - H[t - 1] ** 2
+        weighted_rms = np.sqrt((e ** 2 * d ** 2).sum() / (e ** 2).sum())
+        assert np.linalg.norm(e_prev) == pytest.approx(
+            sigma * np.linalg.norm(e) * weighted_rms, rel=1e-12)
+        e = e_prev
 
 
 @pytest.mark.parametrize('seed', SEEDS)
