@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN, clip_grad_norm, numerical_grads, rel_error, torch_loss_and_grads
 from rnnlit.bptt import _backward, _softmax_xent
-from rnnlit.truncation import bptt_hh_by_definition
+from rnnlit.truncation import _bptt_hh_by_definition as bptt_hh_by_definition
 
 
 @st.composite
