@@ -323,6 +323,7 @@ def plot_sweep(res:dict,   # a result from `sweep`
               ):
     "Time per forward+backward against T, B, n_h (and small sizes); the device in the title."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     small = [r for r in res['rows'] if r['axis'] == 'small']
     fig, axs = plt.subplots(2, 2, figsize=(9.5, 7.6), layout='constrained')
     axs = axs.ravel()
@@ -348,9 +349,14 @@ def plot_sweep(res:dict,   # a result from `sweep`
         ax.set_xticks([k + 0.4 - w / 2 for k in range(len(small))],
                       [f"{r['T']},{r['B']},{r['H']}" for r in small], rotation=30)
         ax.set_xlabel('small sizes (T, B, $n_h$)')
-    else: ax.axis('off')
+    for ax in axs[:4 if small else 3]:   # log axes labelled at 1, 2, 5 x 10^k, as plain numbers
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
+        ax.yaxis.set_minor_locator(NullLocator())
     handles, labels = axs[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc='outside lower center', ncols=len(labels), fontsize=10)
+    if small: fig.legend(handles, labels, loc='outside lower center', ncols=len(labels), fontsize=10)
+    else:                                 # the free panel holds the legend
+        axs[3].axis('off'); axs[3].legend(handles, labels, loc='center', fontsize=11)
     i = res['info']
     versions = f"torch {i['torch']}"
     if i.get('cuda'): versions += f", CUDA {i['cuda']}, cuDNN {i['cudnn']}"
