@@ -17,7 +17,7 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError as e:
-    msg = 'rnnlit.torch_rnn needs PyTorch: pip install "rnnlit[torch]"'
+    msg = 'rnnlit.torch_rnn needs PyTorch: pip install torch (in a clone: pip install ".[torch]")'
     raise ImportError(msg, name='torch') from e
 from .cell import RNN
 from .bptt import rel_error, torch_forward

@@ -87,7 +87,7 @@ def test_from_torch_rejects_other_rnns():
 def test_import_without_torch_says_how_to_install():
     code = "import sys; sys.modules['torch'] = None\ntry:\n import rnnlit.torch_rnn\nexcept ImportError as e: print(e)"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    assert 'pip install "rnnlit[torch]"' in r.stdout, r.stdout + r.stderr
+    assert 'pip install torch' in r.stdout and 'pip install ".[torch]"' in r.stdout, r.stdout + r.stderr
 
 
 def test_quick_sweep_on_the_cpu_from_the_command_line(tmp_path):
