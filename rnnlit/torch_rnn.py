@@ -354,7 +354,7 @@ def plot_sweep(res:dict,   # a result from `sweep`
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
         ax.yaxis.set_minor_locator(NullLocator())
     handles, labels = axs[0].get_legend_handles_labels()
-    if small: fig.legend(handles, labels, loc='outside lower center', ncols=len(labels), fontsize=10)
+    if small: fig.legend(handles, labels, loc='outside lower center', ncols=5, fontsize=10)
     else:                                 # the free panel holds the legend
         axs[3].axis('off'); axs[3].legend(handles, labels, loc='center', fontsize=11)
     i = res['info']
