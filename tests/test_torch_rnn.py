@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN
-from rnnlit.torch_rnn import TorchRNN, from_torch, scratch_forward, three_way, to_torch, torch_grads, torch_params
+from rnnlit.bptt import torch_forward
+from rnnlit.torch_rnn import (TorchRNN, from_torch, md_table, plot_sweep, sweep_table, three_way, time_call,
+                              timing_problem, to_torch, torch_grads, torch_params)
 
 CUDA = torch.cuda.is_available()
 
@@ -43,7 +45,7 @@ def test_three_implementations_agree_in_float64(p):
     logits = rnn.forward(X, h0)[0]
     Xt, h0t = torch.as_tensor(X), None if h0 is None else torch.as_tensor(h0)
     P = torch_params(rnn)
-    z, _ = scratch_forward(P, Xt, h0t)
+    z, _ = torch_forward(P, Xt, h0t)
     l = F.cross_entropy(z.reshape(-1, rnn.n_out), torch.as_tensor(Y).reshape(-1)); l.backward()
     m = to_torch(rnn)
     zm, _ = m(X, h0)
@@ -85,7 +87,7 @@ def test_from_torch_rejects_other_rnns():
 def test_import_without_torch_says_how_to_install():
     code = "import sys; sys.modules['torch'] = None\ntry:\n import rnnlit.torch_rnn\nexcept ImportError as e: print(e)"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    assert 'pip install "rnnlit[torch]"' in r.stdout, r.stdout + r.stderr
+    assert 'pip install torch' in r.stdout and 'pip install ".[torch]"' in r.stdout, r.stdout + r.stderr
 
 
 def test_quick_sweep_on_the_cpu_from_the_command_line(tmp_path):
@@ -110,3 +112,60 @@ def test_three_implementations_agree_on_the_gpu():
     rnn = RNN(7, 12, 7, seed=3, dtype=np.float64)
     errs = three_way(rnn, rng.integers(0, 7, (9, 4)), rng.integers(0, 7, (9, 4)), device='cuda')
     assert max(max(e.values()) for e in errs.values()) < 1e-10
+
+
+def test_torch_rnn_does_not_import_the_appendix():
+    "Appendix A comes after chapter 7: `rnnlit.torch_rnn` must not import `rnnlit.bench`."
+    code = "import sys, rnnlit.torch_rnn; print('rnnlit.bench' in sys.modules)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.stdout.strip() == 'False', r.stdout + r.stderr
+
+
+def test_timing_problem_checks_before_anything_is_timed():
+    p = timing_problem(4, 2, 5, 6, 5, ids=True)
+    assert p.agreement < 1e-4 and p.Xt.shape == (4, 2, 5) and p.Xt.dtype == torch.float32   # one-hot for nn.RNN
+    assert p.Yt.shape == (8,) and p.X.shape == (4, 2)
+    with pytest.raises(AssertionError, match='implementations disagree'): timing_problem(4, 2, 5, 6, 5, tol=0)
+
+
+def test_time_call_returns_the_median_of_timed_calls():
+    calls = []
+    t = time_call(lambda: calls.append(1), min_time=0.01, warmup=2)
+    assert 0 <= t < 0.01 and len(calls) >= 2 + 5          # warm-up calls, then at least five timed ones
+
+
+def _sweep_result(cuda=False):
+    impls = ['numpy', 'scratch', 'nn.RNN'] + (['scratch+graph', 'nn.RNN tf32'] if cuda else [])
+    rows = [dict(T=T, B=B, H=H, axis=ax, ms={k: 1.0 + i for i, k in enumerate(impls)})
+            for ax, (T, B, H) in [('T', (5, 2, 8)), ('T', (10, 2, 8)), ('B', (10, 1, 8)), ('B', (10, 2, 8)),
+                                   ('H', (10, 2, 4)), ('H', (10, 2, 8))] + ([('small', (3, 1, 4))] if cuda else [])]
+    info = dict(device='dev', torch='x', cuda='13.0' if cuda else None, cudnn=1 if cuda else None)
+    return dict(date='2026-01-01', info=info, base=[10, 2, 8], rows=rows)
+
+
+@pytest.mark.parametrize('cuda', [False, True])
+def test_sweep_tables_are_narrow_and_complete(cuda):
+    res = _sweep_result(cuda)
+    ms, ratio = sweep_table(res, 'ms'), sweep_table(res, 'ratio')
+    n_impl = 5 if cuda else 3
+    assert ms.splitlines()[0].count('|') == 3 + n_impl + 1 and ratio.splitlines()[0].count('|') == 3 + n_impl
+    assert len(ms.splitlines()) == 2 + len({(r['T'], r['B'], r['H']) for r in res['rows']})   # each size once
+    assert 'nn.RNN' not in ratio.splitlines()[0].replace('nn.RNN tf32', '')
+    assert ms in sweep_table(res) and ratio in sweep_table(res)
+    with pytest.raises(ValueError, match='`kind`'): sweep_table(res, 'wide')
+
+
+def test_md_table():
+    assert md_table(['a', 'b'], [[1, 'x']]) == '| a | b |\n|---|---|\n| 1 | x |'
+
+
+@pytest.mark.parametrize('cuda', [False, True])
+def test_sweep_plot_fits_the_page_and_can_be_read(cuda, tmp_path):
+    "At most 10 inches wide, no text under 9 points, and still written to a file for `rnnlit bench`."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig = plot_sweep(_sweep_result(cuda), tmp_path/'s.png')
+    assert fig.get_size_inches()[0] <= 10 and (tmp_path/'s.png').stat().st_size > 10_000
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+    assert sizes and min(sizes) >= 9, sorted(set(sizes))
+    plt.close(fig)

@@ -1,0 +1,55 @@
+"""Appendix A: the benchmark's tables, its work count, a tiny real run, and the notebooks' GPU cells."""
+import json
+from pathlib import Path
+import pytest
+from rnnlit.bench import SIZES, bench_cpu, bench_table, bptt_flops, cpu_name, load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT/'nbs'/'results'
+
+
+def test_committed_result_file_renders_with_and_without_goals():
+    res = load_results(RESULTS/'bench_cpu.json')
+    plain, goals = bench_table(res), bench_table(res, goals=True)
+    head = [l for l in plain.splitlines() if l.startswith('| (T')][0]
+    assert 'goal' not in head and '✓' not in plain and '✗' not in plain     # chapter 3's table
+    assert 'goal' in goals and ('✓' in goals or '✗' in goals)               # appendix A's
+    assert res['date'] in plain and res['machine']['cpu'] in plain
+    assert len([l for l in plain.splitlines() if l.startswith('| (')]) == len(res['rows']) + 1
+
+
+def test_flop_count():
+    assert bptt_flops(1, 1, 1, 1, 1, True) == 2 + 0 + 2 + 6
+    T, B, n_in, n_h, n_out = 3, 2, 4, 5, 6
+    N = T * B
+    expected = 4 * N * n_in * n_h + (2 * N + 2 * (N - B) + 2 * N) * n_h ** 2 + 6 * N * n_h * n_out
+    assert bptt_flops(T, B, n_in, n_h, n_out, False) == expected
+
+
+def test_a_tiny_benchmark_runs_and_checks_agreement():
+    lines = []
+    res = bench_cpu([(4, 2, 5, 6, 5, True), (3, 2, 4, 5, 4, False)], rounds=2, budget=0.01, log=lines.append)
+    assert len(res['rows']) == 2 and len(lines) == 2
+    for r in res['rows']:
+        assert r['agreement'] < 1e-4 and r['ratio_min'] <= r['ratio'] <= r['ratio_max']
+    assert res['machine']['cpu'] == cpu_name()
+    json.dumps(res)                                          # a result file can be written
+    assert bench_table(res, goals=True).count('\n') == 2 + 2 + 1
+
+
+@pytest.mark.parametrize('nb', ['07_torch_rnn.ipynb', '90_bench.ipynb'])
+def test_cuda_cells_are_harmless_without_a_gpu(nb):
+    "Jupyter's Run All ignores `#| cuda`: every such cell must check for a GPU itself."
+    cells = json.loads((ROOT/'nbs'/nb).read_text())['cells']
+    for c in cells:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'code' and src.startswith('#| cuda'):
+            assert 'if torch.cuda.is_available():' in src and 'skipped' in src, src
+
+
+@pytest.mark.parametrize('nb', ['07_torch_rnn.ipynb', '90_bench.ipynb'])
+def test_code_lines_fit_the_page(nb):
+    cells = json.loads((ROOT/'nbs'/nb).read_text())['cells']
+    long = [l for c in cells if c['cell_type'] == 'code' for l in ''.join(c['source']).splitlines()
+            if len(l) > 100]
+    assert not long, long
