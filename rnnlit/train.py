@@ -204,6 +204,7 @@ def _pad_lines(lines, vocab)->tuple:
 
 # %% ../nbs/06_train.ipynb #e6542f01
 def _check_temperature(temperature):
+    "A `ValueError` naming `temperature` unless it is positive."
     if not temperature > 0:
         raise ValueError(f"`temperature`: expected a positive number; got {temperature}")
 
