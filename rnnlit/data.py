@@ -9,6 +9,7 @@ __all__ = ['tokenize', 'Vocab', 'load_text', 'batchify', 'n_windows', 'window', 
 import re
 from importlib.resources import files
 import numpy as np
+from .cell import _positive_int
 
 # %% ../nbs/05_data.ipynb #6993c073
 _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']|\n")
@@ -16,7 +17,7 @@ _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']|\n")
 def tokenize(text:str,            # the text to split
              level:str='char',    # 'char' or 'word'
             )->list:              # the tokens, in order
-    "Split `text` into characters, or into lower-cased words, numbers, punctuation marks and line breaks."
+    "Split `text` into characters, or into lower-cased words, numbers, punctuation and line breaks."
     if level == 'char': return list(text)
     if level == 'word': return _WORD.findall(text.lower())
     raise ValueError(f"`level`: expected 'char' or 'word'; got {level!r}")
@@ -28,10 +29,13 @@ class Vocab:
                  tokens,             # the distinct tokens, in id order
                  level:str='char',   # 'char' or 'word'
                 ):
-        if level not in ('char', 'word'): raise ValueError(f"`level`: expected 'char' or 'word'; got {level!r}")
+        if level not in ('char', 'word'):
+            raise ValueError(f"`level`: expected 'char' or 'word'; got {level!r}")
         self.level, self.itos = level, [str(t) for t in tokens]
-        if len(set(self.itos)) != len(self.itos): raise ValueError('`tokens`: expected distinct tokens')
-        if level == 'word' and self.UNK not in self.itos: raise ValueError(f"`tokens`: a word vocabulary needs {self.UNK!r}")
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError('`tokens`: expected distinct tokens')
+        if level == 'word' and self.UNK not in self.itos:
+            raise ValueError(f"`tokens`: a word vocabulary needs {self.UNK!r}")
         self.stoi = {t: i for i, t in enumerate(self.itos)}
 
     @classmethod
@@ -44,41 +48,46 @@ class Vocab:
     def __repr__(self): return f"Vocab({len(self)} {self.level} tokens)"
 
     def encode(self, text:str)->np.ndarray:
-        "Token ids of `text`, (n,) int64. Unknown characters raise `ValueError`; unknown words become `<unk>`."
+        "Token ids of `text`, (n,) int64; an unknown character raises, an unknown word is `<unk>`."
         toks = tokenize(text, self.level)
         if self.level == 'word':
             unk = self.stoi[self.UNK]
             return np.array([self.stoi.get(t, unk) for t in toks], dtype=np.int64)
         missing = sorted({t for t in toks if t not in self.stoi})
-        if missing: raise ValueError(f"`text`: characters not in the vocabulary: {''.join(missing)!r}")
+        if missing:
+            raise ValueError(f"`text`: characters not in the vocabulary: {''.join(missing)!r}")
         return np.array([self.stoi[t] for t in toks], dtype=np.int64)
 
     def decode(self, ids)->str:
-        "The text of token `ids`; words are joined by spaces, punctuation and line breaks attach to the left."
+        "The text of token `ids`: words joined by spaces; punctuation and line breaks attach left."
         toks = [self.itos[i] for i in np.asarray(ids, dtype=np.int64).ravel()]
         if self.level == 'char': return ''.join(toks)
         out = []
         for t in toks:
-            glue = not out or out[-1] == '\n' or t == '\n' or (not t[0].isalnum() and t not in ("'", self.UNK))
+            glue = (not out or out[-1] == '\n' or t == '\n'
+                    or (not t[0].isalnum() and t not in ("'", self.UNK)))
             out.append(t if glue else ' ' + t)
         return ''.join(out)
 
 # %% ../nbs/05_data.ipynb #f020e1ca
 def load_text(name:str)->str:   # 'idioms' or 'corpus'
     "The text of one of the data sets shipped in `rnnlit/data/`."
-    if name not in ('idioms', 'corpus'): raise ValueError(f"`name`: expected 'idioms' or 'corpus'; got {name!r}")
+    if name not in ('idioms', 'corpus'):
+        raise ValueError(f"`name`: expected 'idioms' or 'corpus'; got {name!r}")
     return files('rnnlit').joinpath('data', f'{name}.txt').read_text(encoding='utf-8')
 
 # %% ../nbs/05_data.ipynb #fad888ed
 def batchify(ids,      # a token stream, (n,)
              B:int,    # the number of parallel streams
             )->np.ndarray: # (n // B, B): column b is the b-th consecutive piece of the stream
-    "Cut a token stream into `B` equal, consecutive parallel streams, time-major; the remainder is dropped."
+    "Cut a token stream into `B` equal, consecutive, time-major parallel streams; drop the rest."
     ids = np.asarray(ids)
-    if ids.ndim != 1 or ids.dtype.kind not in 'iu': raise TypeError(f"`ids`: expected a 1-D integer array; got {ids.dtype} {ids.shape}")
-    if not isinstance(B, (int, np.integer)) or B < 1: raise ValueError(f"`B`: expected a positive int; got {B!r}")
+    if ids.ndim != 1 or ids.dtype.kind not in 'iu':
+        raise TypeError(f"`ids`: expected a 1-D integer array; got {ids.dtype} {ids.shape}")
+    B = _positive_int(B, 'B')
     n = len(ids) // B
-    if n < 2: raise ValueError(f"`ids`: {len(ids)} tokens cannot make {B} streams of at least 2 tokens")
+    if n < 2:
+        raise ValueError(f"`ids`: {len(ids)} tokens cannot make {B} streams of at least 2 tokens")
     return np.ascontiguousarray(ids[:n * B].reshape(B, n).T)
 
 def n_windows(streams:np.ndarray, T:int)->int:
@@ -90,13 +99,15 @@ def window(streams:np.ndarray, # parallel streams, (n, B)
            T:int,              # steps per window
           )->tuple:            # `(X, Y)`: inputs (T, B) and next-token targets (T, B)
     "Window `k` of the streams: inputs and the targets one step later."
-    if not 0 <= k < n_windows(streams, T): raise IndexError(f"`k`: window {k} of {n_windows(streams, T)}")
+    if not 0 <= k < n_windows(streams, T):
+        raise IndexError(f"`k`: expected a window in 0..{n_windows(streams, T) - 1}; got {k}")
     s = k * T
     return streams[s:s + T], streams[s + 1:s + T + 1]
 
 def split(ids, valid_frac:float=0.1)->tuple:
     "The stream split in two: the first `1 - valid_frac` for training, the rest held out."
-    if not 0 < valid_frac < 1: raise ValueError(f"`valid_frac`: expected a fraction in (0, 1); got {valid_frac}")
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"`valid_frac`: expected a fraction in (0, 1); got {valid_frac}")
     n = int(round(len(ids) * (1 - valid_frac)))
     return np.asarray(ids[:n]), np.asarray(ids[n:])
 
@@ -108,3 +119,7 @@ def unigram_loss(train_ids,      # training tokens
     "Held-out cross-entropy of the add-one-smoothed token frequencies of the training stream."
     counts = np.bincount(np.asarray(train_ids), minlength=n_tokens) + 1.0
     return float(-np.log(counts / counts.sum())[np.asarray(valid_ids)].mean())
+
+# %% ../nbs/05_data.ipynb #e0c0a001
+_CORPUS_SHA256 = '128e520640f033e5e683755e0bf701199c829500ecfdd826c1285376a1487daa'   # corpus.txt
+_CORPUS_PYTHON = '3.11.7'                     # the CPython whose standard library the recipe read

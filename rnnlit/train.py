@@ -11,13 +11,14 @@ import json, hashlib, os, tempfile, time, zipfile
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN
+from .cell import RNN, _positive_int
+from .unroll import _readout
 from .truncation import clip_grad_norm
 from .data import Vocab, batchify, n_windows, window, split, load_text, unigram_loss
 
 # %% ../nbs/06_train.ipynb #25db803b
 class Optimizer:
-    "Base class: updates a dict of parameters in place from gradients; `state` holds every array it keeps."
+    "Base class: updates a dict of parameters in place; `state` holds every array it keeps."
     slots = ()
     def __init__(self, params:dict, lr:float):
         if not lr > 0: raise ValueError(f"`lr`: expected a positive learning rate; got {lr}")
@@ -36,14 +37,16 @@ class Optimizer:
     def load_state_dict(self, d:dict):
         "Restore `state_dict()`'s output; shapes must match the parameters."
         for k, v in self.state.items():
-            if k not in d or d[k].shape != v.shape: raise ValueError(f"optimizer state {k!r}: missing or wrong shape")
+            if k not in d or d[k].shape != v.shape:
+                raise ValueError(f"optimizer state {k!r}: missing or wrong shape")
             v[...] = d[k]
         self.t = int(d['t'])
 
 class SGD(Optimizer):
     "SGD with momentum: v = momentum * v + g; p -= lr * v (PyTorch's form)."
     slots = ('v',)
-    def __init__(self, params, lr=0.1, momentum=0.9): super().__init__(params, lr); self.momentum = momentum
+    def __init__(self, params, lr=0.1, momentum=0.9):
+        super().__init__(params, lr); self.momentum = momentum
     def _update(self, k, p, g):
         v = self.state[f'v/{k}']
         v *= self.momentum; v += g
@@ -82,76 +85,85 @@ class TrainingError(RuntimeError):
     "Training stopped: the loss or a gradient is not finite."
 
 class Trainer:
-    "Train an `RNN` language model on a text with stateful truncated BPTT; evaluate, sample, checkpoint."
+    "Train an `RNN` language model on a text with stateful truncated BPTT; evaluate, sample, save."
     def __init__(self,
                  text:str,       # the training text: tokens are characters or words (`level`)
                  source:str='',  # where the text came from, recorded in checkpoints
-                 **config,       # overrides of `DEFAULTS`: level, hidden, seq_len, batch, lr, optimizer, clip, valid_frac, seed
+                 **config,       # overrides of `DEFAULTS` (level, hidden, seq_len, batch, lr, ...)
                 ):
         unknown = set(config) - set(DEFAULTS)
         if unknown: raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         cfg = {**DEFAULTS, **config}
-        for k in ('hidden', 'seq_len', 'batch'):
-            if not isinstance(cfg[k], (int, np.integer)) or isinstance(cfg[k], bool) or cfg[k] < 1:
-                raise ValueError(f"`{k}`: expected a positive int; got {cfg[k]!r}")
-        if cfg['optimizer'] not in OPTIMIZERS: raise ValueError(f"`optimizer`: expected one of {sorted(OPTIMIZERS)}; got {cfg['optimizer']!r}")
-        if cfg['clip'] is not None and not cfg['clip'] > 0: raise ValueError(f"`clip`: expected a positive number or None; got {cfg['clip']}")
+        for k in ('hidden', 'seq_len', 'batch'): _positive_int(cfg[k], k)
+        if cfg['optimizer'] not in OPTIMIZERS:
+            raise ValueError(f"`optimizer`: expected one of {sorted(OPTIMIZERS)}; "
+                             f"got {cfg['optimizer']!r}")
+        if cfg['clip'] is not None and not cfg['clip'] > 0:
+            raise ValueError(f"`clip`: expected a positive number or None; got {cfg['clip']}")
         cfg.update(source=source, text_sha256=hashlib.sha256(text.encode()).hexdigest())
         self.cfg = cfg
         self.vocab = Vocab.from_text(text, cfg['level'])
         T, B = cfg['seq_len'], cfg['batch']
-        if cfg['by_line']:                       # one sequence per line (an idiom), each from a zero state
+        if cfg['by_line']:                # one sequence per line (an idiom), each from a zero state
             lines = [self.vocab.encode(l + '\n') for l in text.splitlines() if l.strip()]
             n_valid = max(1, int(round(len(lines) * cfg['valid_frac'])))
-            if len(lines) - n_valid < 1: raise ValueError(f"the text has {len(lines)} lines: too few to hold {n_valid} out")
+            if len(lines) - n_valid < 1:
+                raise ValueError(f"the text has {len(lines)} lines: too few to hold {n_valid} out")
             self.lines, self.valid_lines = lines[:-n_valid], lines[-n_valid:]
-        else:                                    # one long stream, cut into B parallel streams
+        else:                             # one long stream, cut into B parallel streams
             train_ids, self.valid_ids = split(self.vocab.encode(text), cfg['valid_frac'])
             if len(train_ids) < B * (T + 1) or len(self.valid_ids) < T + 1:
-                raise ValueError(f"the text has {len(train_ids) + len(self.valid_ids)} {cfg['level']} tokens: too few for "
-                                 f"{B} streams of one window of {T} steps plus a held-out part; use a longer text or "
-                                 f"a smaller batch or sequence length")
+                n = len(train_ids) + len(self.valid_ids)
+                raise ValueError(f"the text has {n} {cfg['level']} tokens: too few for {B} streams "
+                                 f"of one window of {T} steps plus a held-out part; use a longer "
+                                 f"text or a smaller batch or sequence length")
             self.streams = batchify(train_ids, B)
         self.rnn = RNN(len(self.vocab), cfg['hidden'], len(self.vocab), seed=cfg['seed'])
         self.opt = OPTIMIZERS[cfg['optimizer']](self.rnn.params, lr=cfg['lr'])
         self.step, self.pos = 0, 0
         self.h = np.zeros((B, cfg['hidden']), self.rnn.dtype)
         self.rng = np.random.default_rng(cfg['seed'])
-        self.losses, self.evals = [], []          # training loss per step; (step, held-out loss) pairs
+        self.losses, self.evals = [], []   # training loss per step; (step, held-out loss) pairs
 
     def _batch(self):
-        "The next training window and its initial state: a window of the streams, or B random lines."
+        "The next window, its initial state and mask: a window of the streams, or B padded lines."
         if self.cfg['by_line']:
-            lines = [self.lines[i] for i in self.rng.integers(len(self.lines), size=self.cfg['batch'])]
-            return _pad_lines(lines, self.vocab) + (None,)
-        if self.pos >= n_windows(self.streams, self.cfg['seq_len']):   # end of the data: start over, fresh state
+            picks = self.rng.integers(len(self.lines), size=self.cfg['batch'])
+            lines = [self.lines[i] for i in picks]
+            X, Y, mask = _pad_lines(lines, self.vocab)
+            return X, Y, None, mask
+        if self.pos >= n_windows(self.streams, self.cfg['seq_len']):   # the end: start afresh
             self.pos = 0; self.h[:] = 0
-        return window(self.streams, self.pos, self.cfg['seq_len']) + (self.h,)
+        return window(self.streams, self.pos, self.cfg['seq_len']) + (self.h, None)
 
     def train_step(self)->float:
-        "One window: loss and gradient from the carried state, clipping, one optimizer step. Returns the loss."
-        X, Y, h0 = self._batch()
-        with np.errstate(over='ignore', divide='ignore', invalid='ignore'):   # non-finite results are checked below
-            loss, grads, h = self.rnn.loss_and_grads(X, Y, h0)
+        "One window: loss and gradient from the carried state, clipping, an optimizer step."
+        X, Y, h0, mask = self._batch()
+        with np.errstate(over='ignore', divide='ignore', invalid='ignore'):   # checked below
+            loss, grads, h = self.rnn.loss_and_grads(X, Y, h0, mask=mask)
         norm = clip_grad_norm(grads, self.cfg['clip'] or np.inf)
         if not (np.isfinite(loss) and np.isfinite(norm)):
-            raise TrainingError(f"step {self.step + 1}: the loss is {loss:.4g} and the gradient norm {norm:.4g}, so training "
-                                f"stopped before updating anything. Clip the gradient (clip=1.0, or --clip 1) or lower "
-                                f"the learning rate (now {self.cfg['lr']:g}).")
+            raise TrainingError(f"step {self.step + 1}: the loss is {loss:.4g} and the gradient "
+                                f"norm {norm:.4g}, so training stopped before updating anything. "
+                                f"Clip the gradient (clip=1.0, or --clip 1) or lower the learning "
+                                f"rate (now {self.cfg['lr']:g}).")
         self.opt.step(grads)
         self.h, self.pos, self.step = h, self.pos + 1, self.step + 1
         self.losses.append(loss)
         return loss
 
     def evaluate(self, max_tokens:int=None)->float:
-        "Mean cross-entropy (nats per token) on the held-out part, reading it as 16 streams with the state carried."
-        if self.cfg['by_line']: return self.rnn.loss(*_pad_lines(self.valid_lines, self.vocab))[0]
+        "Held-out mean cross-entropy, nats per token: 16 streams, state carried; or real tokens."
+        if self.cfg['by_line']:
+            X, Y, mask = _pad_lines(self.valid_lines, self.vocab)
+            return self.rnn.loss(X, Y, mask=mask)[0]
         ids = self.valid_ids[:max_tokens]
         S = batchify(ids, max(1, min(16, len(ids) // (self.cfg['seq_len'] + 1))))
         h, total, n = None, 0.0, 0
         for k in range(n_windows(S, self.cfg['seq_len'])):
             X, Y = window(S, k, self.cfg['seq_len'])
-            with np.errstate(over='ignore', divide='ignore', invalid='ignore'): loss, h = self.rnn.loss(X, Y, h)
+            with np.errstate(over='ignore', divide='ignore', invalid='ignore'):
+                loss, h = self.rnn.loss(X, Y, h)
             total, n = total + loss * Y.size, n + Y.size
         return total / n
 
@@ -175,33 +187,48 @@ class Trainer:
         bar.close()
         return self
 
-    def sample(self, prime:str='', length:int=200, temperature:float=1.0, top_k:int=None, greedy:bool=False)->str:
+    def sample(self, prime:str='', length:int=200, temperature:float=1.0, top_k:int=None,
+               greedy:bool=False)->str:
         "Text generated by the model from `prime`, with this trainer's random generator."
         return sample(self.rnn, self.vocab, prime, length, temperature, top_k, greedy, self.rng)
 
 # %% ../nbs/06_train.ipynb #cdd62a58
-def _pad_lines(lines, vocab):
-    "Lines as one batch, (T, B): inputs and next-token targets, padded with line breaks to the longest line."
+def _pad_lines(lines, vocab)->tuple:
+    "Lines as one batch padded with line breaks: inputs, next-token targets and mask, each (T, B)."
     nl = vocab.stoi.get('\n', 0)
-    L = max(len(l) for l in lines)
-    S = np.full((L, len(lines)), nl, dtype=np.int64)
+    lens = np.array([len(l) for l in lines])
+    S = np.full((lens.max(), len(lines)), nl, dtype=np.int64)
     for b, l in enumerate(lines): S[:len(l), b] = l
-    return S[:-1], S[1:]
+    mask = np.arange(lens.max() - 1)[:, None] < lens - 1    # (T, B): target t + 1 is inside line b
+    return S[:-1], S[1:], mask
 
 # %% ../nbs/06_train.ipynb #e6542f01
+def _check_temperature(temperature):
+    "A `ValueError` naming `temperature` unless it is positive."
+    if not temperature > 0:
+        raise ValueError(f"`temperature`: expected a positive number; got {temperature}")
+
+def _softmax_t(y,                    # scores (logits) for the next token, (n_tokens,)
+               temperature:float=1.0, # divides the scores before the softmax
+               top_k:int=None,       # keep only the k highest scores (all when None)
+              )->np.ndarray:         # probabilities, float64, (n_tokens,)
+    "The temperature softmax $p_i \\propto e^{y_i/\\tau}$, over the `top_k` likeliest tokens only."
+    z = np.asarray(y, dtype=np.float64) / temperature
+    if top_k is not None and top_k < len(z): z[np.argsort(z)[:-top_k]] = -np.inf
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
 def next_distribution(rnn:RNN,            # a trained model
                       vocab:Vocab,        # its vocabulary
                       prime:str,          # the text so far
                       temperature:float=1.0, # divides the scores before the softmax
                      )->np.ndarray:       # probabilities over the vocabulary, (n_tokens,)
     "The model's distribution over the token that follows `prime`."
-    if not temperature > 0: raise ValueError(f"`temperature`: expected a positive number; got {temperature}")
+    _check_temperature(temperature)
     ids = vocab.encode(prime)
     if len(ids) == 0: raise ValueError("`prime`: expected at least one token")
-    logits, _ = rnn.forward(ids[:, None])
-    z = logits[-1, 0].astype(np.float64) / temperature
-    p = np.exp(z - z.max())
-    return p / p.sum()
+    y, _ = rnn.forward(ids[:, None])                     # scores (T, 1, n_tokens)
+    return _softmax_t(y[-1, 0], temperature)
 
 def sample(rnn:RNN,              # a trained model
            vocab:Vocab,          # its vocabulary
@@ -211,28 +238,22 @@ def sample(rnn:RNN,              # a trained model
            top_k:int=None,       # sample among the k likeliest tokens only
            greedy:bool=False,    # always take the likeliest token
            rng=None,             # a `np.random.Generator`; a fresh unseeded one when omitted
-          )->str:                # the prime (as the vocabulary spells it) followed by the generated text
-    "Generate text token by token: run the prime through the model, then sample (or pick) and feed back."
-    if not temperature > 0: raise ValueError(f"`temperature`: expected a positive number; got {temperature}")
-    if top_k is not None and not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
-        raise ValueError(f"`top_k`: expected a positive int; got {top_k!r}")
-    if not isinstance(length, (int, np.integer)) or length < 0: raise ValueError(f"`length`: expected an int >= 0; got {length!r}")
+          )->str:                # the prime (as the vocabulary spells it), then the generated text
+    "Generate text: run the prime through the model, then pick a token and feed it back; repeat."
+    _check_temperature(temperature)
+    if top_k is not None: _positive_int(top_k, 'top_k')
+    if not isinstance(length, (int, np.integer)) or length < 0:
+        raise ValueError(f"`length`: expected an int >= 0; got {length!r}")
     rng = np.random.default_rng() if rng is None else rng
     primed = list(vocab.encode(prime))
-    ids = primed or [vocab.stoi.get('\n', 0)]
-    P = rnn.params
-    _, H = rnn.forward(np.array(ids)[:, None])
-    h, out = H[-1], []
+    y, H = rnn.forward(np.array(primed or [vocab.stoi.get('\n', 0)])[:, None])  # (T, 1, n_tokens)
+    y, h, out = y[-1, 0], H[-1], []
     for _ in range(length):
-        z = (h[0] @ P['W_hy'] + P['b_y']).astype(np.float64)
-        if greedy: i = int(z.argmax())
-        else:
-            z = z / temperature
-            if top_k is not None and top_k < len(z): z[np.argsort(z)[:-top_k]] = -np.inf
-            p = np.exp(z - z.max()); p /= p.sum()
-            i = int(rng.choice(len(p), p=p))
+        if greedy: i = int(y.argmax())
+        else: i = int(rng.choice(len(y), p=_softmax_t(y, temperature, top_k)))
         out.append(i)
-        h = rnn.step(np.array([i]), h)
+        h = rnn.step(np.array([i]), h)                    # feed the pick back in: h_{t+1}
+        y = _readout(rnn.params, h[None])[0, 0]           # y_{t+1} = h_{t+1} W_hy + b_y
     return vocab.decode(primed + out)
 
 # %% ../nbs/06_train.ipynb #9a00d7ea
@@ -244,12 +265,15 @@ def plot_losses(trainer:Trainer,  # a trainer that has trained
     "Training loss per step and held-out loss per evaluation, in nats per token."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7.5, 3.4), layout='constrained')
-    ax.plot(np.arange(1, len(trainer.losses) + 1), trainer.losses, color='#93c5fd', lw=0.8, label='training loss (one window)')
+    steps, level = np.arange(1, len(trainer.losses) + 1), trainer.cfg['level']
+    ax.plot(steps, trainer.losses, color='#93c5fd', lw=0.8, label='training loss (one window)')
     if trainer.evals: ax.plot(*zip(*trainer.evals), 'o-', color='#1d4ed8', label='held-out loss')
-    if baseline is not None: ax.axhline(baseline, color='#6b7280', ls='--', label='unigram baseline')
-    ax.set_xlabel('step'); ax.set_ylabel(f"nats per {trainer.cfg['level']}")
-    ax.set_title(title or f"{trainer.cfg['level']}-level RNN, H = {trainer.cfg['hidden']}, {trainer.step} steps", fontsize=10)
-    ax.legend(fontsize=8)
+    if baseline is not None:
+        ax.axhline(baseline, color='#6b7280', ls='--', label='unigram baseline')
+    ax.set_xlabel('step'); ax.set_ylabel(f"nats per {level}")
+    title = title or f"{level}-level RNN, $n_h$ = {trainer.cfg['hidden']}, {trainer.step} steps"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=9)
     if path: fig.savefig(path, dpi=110)
     return ax
 
@@ -341,18 +365,21 @@ def resume(cls:Trainer, path, text:str)->Trainer:
     return t
 
 # %% ../nbs/06_train.ipynb #98a6f904
-RACE = [dict(label='B=1, Adagrad 0.1 (min-char-rnn)', batch=1, optimizer='adagrad', lr=0.1, budget=150.0, every=5.0),
-        dict(label='B=32, Adagrad 0.1', batch=32, optimizer='adagrad', lr=0.1, budget=40.0, every=1.0),
+RACE = [dict(label='B=1, Adagrad 0.1 (min-char-rnn)', batch=1, optimizer='adagrad', lr=0.1,
+             budget=150.0, every=5.0),
+        dict(label='B=32, Adagrad 0.1', batch=32, optimizer='adagrad', lr=0.1,
+             budget=40.0, every=1.0),
         dict(label='B=32, Adam 0.01', batch=32, optimizer='adam', lr=0.01, budget=40.0, every=1.0)]
 
 # %% ../nbs/06_train.ipynb #464a7bb7
-def race(runs=RACE, target:float=1.85, text:str=None, hidden:int=100, seq_len:int=25, log=print)->dict:
+def race(runs=RACE, target:float=1.85, text:str=None, hidden:int=100, seq_len:int=25,
+         log=print)->dict:
     "Held-out loss against training wall time for each run; the time each needs to reach `target`."
     text = load_text('corpus') if text is None else text
     out = []
     for r in runs:
-        t = Trainer(text, source='corpus', level='char', hidden=hidden, seq_len=seq_len, batch=r['batch'],
-                    optimizer=r['optimizer'], lr=r['lr'], clip=5.0, seed=0)
+        t = Trainer(text, source='corpus', level='char', hidden=hidden, seq_len=seq_len,
+                    batch=r['batch'], optimizer=r['optimizer'], lr=r['lr'], clip=5.0, seed=0)
         clock, curve, next_eval = 0.0, [], r['every']
         while clock < r['budget']:
             t0 = time.perf_counter()
@@ -365,5 +392,7 @@ def race(runs=RACE, target:float=1.85, text:str=None, hidden:int=100, seq_len:in
         log(f"{r['label']}: {t.step} steps; held-out {curve[-1][2]:.3f}; reached {target} "
             + (f"after {reach:.1f} s" if reach is not None else 'not within the budget'))
     ref = out[0]['seconds_to_target']
-    for o in out: o['speedup'] = ref / o['seconds_to_target'] if ref and o['seconds_to_target'] else None
-    return dict(date=time.strftime('%Y-%m-%d'), target=target, hidden=hidden, seq_len=seq_len, runs=out)
+    for o in out:
+        o['speedup'] = ref / o['seconds_to_target'] if ref and o['seconds_to_target'] else None
+    return dict(date=time.strftime('%Y-%m-%d'), target=target, hidden=hidden, seq_len=seq_len,
+                runs=out)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from rnnlit.data import Vocab, batchify, load_text, n_windows, split, tokenize, unigram_loss, window
 from rnnlit.train import (Adagrad, Adam, CheckpointError, SGD, Trainer, TrainingError, load_checkpoint,
-                          next_distribution, sample)
+                          next_distribution, sample, _pad_lines, _softmax_t)
 
 TEXT = load_text('corpus')[:30_000]
 SMALL = dict(level='char', hidden=24, seq_len=16, batch=4, lr=3e-3, seed=3)
@@ -127,6 +127,8 @@ def test_sampling():
 def test_trainer_rejects_bad_settings():
     with pytest.raises(ValueError, match='too few'): Trainer('short text', **SMALL)
     with pytest.raises(ValueError, match='`hidden`'): Trainer(TEXT, **{**SMALL, 'hidden': 0})
+    with pytest.raises(TypeError, match='`seq_len`'): Trainer(TEXT, **{**SMALL, 'seq_len': 16.0})
+    with pytest.raises(TypeError, match='`batch`'): Trainer(TEXT, **{**SMALL, 'batch': True})
     with pytest.raises(ValueError, match='`optimizer`'): Trainer(TEXT, **{**SMALL, 'optimizer': 'rmsprop'})
     with pytest.raises(TypeError, match='unknown setting'): Trainer(TEXT, hiden=3)
 
@@ -183,3 +185,45 @@ def test_sample_bad_input(tmp_path):
                             ([tmp_path/'bad.npz', '--temperature', '0'], 2, 'expected a positive number')]:
         r = rnnlit('sample', *args)
         assert r.returncode == code and 'Traceback' not in r.stderr and msg in r.stderr, r.stderr
+
+
+def test_pad_lines_masks_exactly_the_padding():
+    v = Vocab.from_text('a b c\n', 'word')
+    lines = [v.encode('a b c\n'), v.encode('a\n'), v.encode('b c\n')]
+    X, Y, mask = _pad_lines(lines, v)
+    assert X.shape == Y.shape == mask.shape == (3, 3)
+    assert mask.T.tolist() == [[True] * 3, [True, False, False], [True, True, False]]
+    assert (Y[~mask] == v.stoi['\n']).all() and (X[1:] == Y[:-1]).all()
+
+
+def test_by_line_training_and_evaluation_count_real_tokens_only():
+    t = Trainer(load_text('idioms'), level='word', by_line=True, hidden=16, batch=8, lr=1e-2, seed=2)
+    t.fit(20, progress=False)
+    X, Y, mask = _pad_lines(t.valid_lines, t.vocab)
+    logits, _ = t.rnn.forward(X)
+    z = logits.astype(np.float64)
+    logp = z - z.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, Y[..., None], -1)[..., 0]               # (T, B)
+    assert abs(t.evaluate() - nll[mask].mean()) < 1e-4
+    assert abs(t.evaluate() - nll.mean()) > 1e-3                            # padding would change it
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-30, 30), min_size=2, max_size=12), st.floats(0.1, 5.0), st.integers(1, 12))
+def test_temperature_softmax(y, tau, k):
+    y = np.array(y)
+    p1, p = _softmax_t(y), _softmax_t(y, tau)
+    assert abs(p.sum() - 1) < 1e-12 and (p >= 0).all()
+    np.testing.assert_allclose(p, p1 ** (1 / tau) / (p1 ** (1 / tau)).sum(), atol=1e-9)   # p_τ ∝ p_1^(1/τ)
+    pk = _softmax_t(y, tau, top_k=k)
+    assert (pk > 0).sum() <= k
+    assert abs(pk.sum() - 1) < 1e-12
+
+
+def test_greedy_sampling_follows_next_distribution():
+    t = Trainer(TEXT, **SMALL).fit(10, progress=False)
+    text = 'The '
+    for _ in range(15): text += t.vocab.itos[int(next_distribution(t.rnn, t.vocab, text).argmax())]
+    assert sample(t.rnn, t.vocab, 'The ', 15, greedy=True) == text
+    with pytest.raises(TypeError, match='`top_k`'): sample(t.rnn, t.vocab, 'The', top_k=2.5)
