@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ExerciseError', 'check', 'list_checks']
 
-# %% ../nbs/92_exercises.ipynb #67d2eb79
+# %% ../nbs/92_exercises.ipynb #5cc6b6e4
 import copy
 import numpy as np
 from .cell import RNN
@@ -14,7 +14,7 @@ from .truncation import clip_grad_norm
 from .data import Vocab, batchify
 from .train import Adam, next_distribution
 
-# %% ../nbs/92_exercises.ipynb #38f482c6
+# %% ../nbs/92_exercises.ipynb #7d1f606c
 class ExerciseError(AssertionError):
     "Your function disagrees with the library's reference; the message says where and by how much."
 
@@ -30,7 +30,7 @@ _CHECKS = {}   # name -> _Check, filled chapter by chapter below
 def _add(name, chapter, signature, outputs, cases, reference, run=None):
     _CHECKS[name] = _Check(name, chapter, signature, outputs, cases, reference, run)
 
-# %% ../nbs/92_exercises.ipynb #13d6665c
+# %% ../nbs/92_exercises.ipynb #495747bd
 def _named(ret, outputs, where):
     "The learner's return value `ret` as {output name: value}; an `ExerciseError` if its form is wrong."
     if isinstance(outputs, str): return {outputs: ret}
@@ -85,13 +85,16 @@ def _compare(name:str, e, g, where:str):
                 f"{rel_error(np.nan_to_num(g.astype(np.float64)), np.nan_to_num(e.astype(np.float64))):.2g}")
     raise ExerciseError(msg)
 
-# %% ../nbs/92_exercises.ipynb #474d950e
-def check(name:str,      # which exercise: one of `list_checks()`
-          fn,            # your function, with the signature `list_checks()[name]` shows
-          seed:int=0,    # seed of the random cases
-          quiet:bool=False, # don't print the verdict on success
-         )->int:         # the number of cases that matched
-    "Run `fn` and the library's reference on the same random cases; raise `ExerciseError` at the first mismatch."
+# %% ../nbs/92_exercises.ipynb #a6e66822
+def check(name:str,   # which exercise: one of `list_checks()`
+          fn,         # your function, with the signature that `list_checks()[name]` shows
+          seed:int=0, # seed of the random cases
+         ):
+    "Run `fn` and the library's reference on the same random cases: print ✓, or raise `ExerciseError`."
+    print(f"✓ {name}: all {_run_cases(name, fn, seed)} cases match")
+
+def _run_cases(name, fn, seed=0)->int:
+    "`check` without the print: the number of cases that matched, or `ExerciseError` at the first mismatch."
     if name not in _CHECKS:
         raise ValueError(f"`name`: expected one of {sorted(_CHECKS)}; got {name!r}")
     if not callable(fn): raise TypeError(f"`fn`: expected a function; got {type(fn).__name__}")
@@ -106,14 +109,13 @@ def check(name:str,      # which exercise: one of `list_checks()`
             raise ExerciseError(f"{where}: your function raised {type(exc).__name__}: {exc}") from exc
         got = _named(ret, c.outputs, where)
         for k in want: _compare(k, want[k], got[k], where)
-    if not quiet: print(f"✓ {name}: all {len(cases)} cases match")
     return len(cases)
 
 def list_checks()->dict:
     "Every check: its name, the chapter it belongs to, and the signature your function needs."
     return {n: f"chapter {c.chapter}: {c.signature}" for n, c in _CHECKS.items()}
 
-# %% ../nbs/92_exercises.ipynb #94edefb9
+# %% ../nbs/92_exercises.ipynb #cfc27e26
 def _rnn_of(P:dict)->RNN:
     "An `RNN` whose parameters are (copies of) the arrays in `P`."
     rnn = RNN(*P['W_xh'].shape, P['W_hy'].shape[1], dtype=P['W_hh'].dtype)
@@ -130,7 +132,7 @@ def _random_rnn(rng, n_in, n_h, n_out, dtype=np.float64)->RNN:
 def _floats(rng, shape, dtype=np.float64, scale=1.0):
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
-# %% ../nbs/92_exercises.ipynb #a887f1af
+# %% ../nbs/92_exercises.ipynb #46267681
 def _step_cases(rng):
     out = []
     for desc, B, n_in, n_h, dt, given, scale in [
@@ -152,7 +154,7 @@ def _step_ref(x_t, h_prev, W_xh, W_hh, b_h):
 _add('step', 1, 'step(x_t, h_prev, W_xh, W_hh, b_h) -> h_t; x_t (B, n_in) floats, h_prev (B, n_h) '
      'or None for zeros', 'h_t', _step_cases, _step_ref)
 
-# %% ../nbs/92_exercises.ipynb #0b49bc9f
+# %% ../nbs/92_exercises.ipynb #3bcea5f9
 def _forward_cases(rng):
     out = []
     for desc, T, B, dt, given, ids in [
@@ -171,7 +173,7 @@ _add('forward', 2, 'forward(X, h0, P) -> (logits, H); X floats (T, B, n_in) or i
      'or None, P a dict like `RNN.params`', ('logits', 'H'), _forward_cases,
      lambda X, h0, P: _rnn_of(P).forward(X, h0))
 
-# %% ../nbs/92_exercises.ipynb #b012c53c
+# %% ../nbs/92_exercises.ipynb #ad9616d4
 def _xent_cases(rng):
     out = []
     for desc, N, C, dt, masked, scale in [
@@ -239,7 +241,7 @@ _add('bptt', 3, 'bptt(X, targets, h0, P) -> (loss, grads); grads a dict with the
      'cross-entropy over all T*B steps', ('loss', 'grads'), _bptt_cases,
      lambda X, targets, h0, P: _rnn_of(P).loss_and_grads(X, targets, h0)[:2])
 
-# %% ../nbs/92_exercises.ipynb #4ffef2e1
+# %% ../nbs/92_exercises.ipynb #2e43aaf3
 def _clip_cases(rng):
     g = lambda dt=np.float64: {'W': _floats(rng, (4, 3), dt), 'b': _floats(rng, (3,), dt)}
     big = g(); big['b'][1] = np.inf
@@ -274,7 +276,7 @@ _add('bptt_hh', 4, "bptt_hh(rnn, X, targets, h, h_prime, h0) -> grads: Williams 
      'dict like `rnn.params`', 'grads', _bptt_hh_cases,
      lambda rnn, X, targets, h, h_prime, h0: rnn.bptt_hh_loss_and_grads(X, targets, h, h_prime, h0)[1])
 
-# %% ../nbs/92_exercises.ipynb #0562b3f0
+# %% ../nbs/92_exercises.ipynb #003a4bf5
 _WORDS_TEXT = "the cat sat on the mat.\nthe dog, the cat and i sat on a log!\n"
 
 def _encode_cases(rng):
@@ -297,7 +299,7 @@ def _batchify_cases(rng):
 _add('batchify', 5, 'batchify(ids, B) -> streams (n // B, B): column b is the b-th consecutive piece',
      'streams', _batchify_cases, batchify)
 
-# %% ../nbs/92_exercises.ipynb #d1820a99
+# %% ../nbs/92_exercises.ipynb #e0e22acb
 def _adam_cases(rng):
     out = []
     for desc, k, lr, betas, dt in [('one step', 1, 1e-3, (0.9, 0.999), np.float64),
@@ -338,7 +340,7 @@ def _next_cases(rng):
 _add('next_distribution', 6, 'next_distribution(rnn, vocab, prime, temperature) -> p (n_tokens,): the '
      'distribution of the token after `prime`', 'p', _next_cases, next_distribution)
 
-# %% ../nbs/92_exercises.ipynb #e64ac589
+# %% ../nbs/92_exercises.ipynb #c07a3740
 _TORCH_NAMES = ('rnn.weight_ih_l0', 'rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'rnn.bias_hh_l0',
                 'head.weight', 'head.bias')
 
