@@ -1,6 +1,6 @@
-"""Appendix D: every exercise check passes the library's reference and a correct answer written from
-scratch, and rejects typical wrong answers (a missing transpose, a dropped tanh derivative, an off-by-one in
-time, a forgotten 1/N, ...) and wrong shapes with a message that names the output and the index."""
+"""Appendix D: every exercise check passes the library's reference and a correct answer written
+from scratch, and rejects typical wrong answers (a missing transpose, a dropped tanh derivative, an
+off-by-one in time, a forgotten 1/N, ...) and wrong shapes with a message naming output and index."""
 import subprocess, sys
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ def step(x_t, h_prev, W_xh, W_hh, b_h):
     return np.tanh(x_t @ W_xh + h_prev @ W_hh + b_h)
 
 def forward(X, h0, P):
-    if X.dtype.kind in 'iu': X = np.eye(P['W_xh'].shape[0], dtype=P['W_xh'].dtype)[X]   # one-hot rows
+    if X.dtype.kind in 'iu': X = np.eye(P['W_xh'].shape[0], dtype=P['W_xh'].dtype)[X]   # one-hot
     h = np.zeros((X.shape[1], P['W_hh'].shape[0]), P['W_hh'].dtype) if h0 is None else h0
     H = []
     for x_t in X:
@@ -103,9 +103,10 @@ def bptt_hh(rnn, X, targets, h, h_prime, h0):
     return g
 
 
-RIGHT = dict(step=step, forward=forward, softmax_xent=softmax_xent, step_backward=step_backward, bptt=bptt,
-             clip_grad_norm=clip_grad_norm, bptt_hh=bptt_hh, encode_words=encode_words, batchify=batchify,
-             adam_step=adam_step, next_distribution=next_distribution, torch_layout=torch_layout)
+RIGHT = dict(step=step, forward=forward, softmax_xent=softmax_xent, step_backward=step_backward,
+             bptt=bptt, clip_grad_norm=clip_grad_norm, bptt_hh=bptt_hh, encode_words=encode_words,
+             batchify=batchify, adam_step=adam_step, next_distribution=next_distribution,
+             torch_layout=torch_layout)
 TORCH = {'torch_layout'}
 
 
@@ -136,7 +137,7 @@ def test_right_answer_passes(name, seed):
 def _no_h_prev(x_t, h_prev, W_xh, W_hh, b_h):
     return np.tanh(x_t @ W_xh + h_prev @ W_hh + b_h)          # forgets that None means zeros
 
-def _shifted_forward(X, h0, P):                                 # off by one in time: returns h_0..h_{T-1}
+def _shifted_forward(X, h0, P):                     # off by one in time: returns h_0..h_{T-1}
     logits, H = forward(X, h0, P)
     h0 = np.zeros_like(H[0]) if h0 is None else h0
     H = np.concatenate([h0[None], H[:-1]])
@@ -149,7 +150,7 @@ def _no_lse(Z, y, mask=None):                                   # exp without su
     p[np.arange(len(Z)), y] -= 1
     return loss, p * m[:, None] / m.sum()
 
-def _bptt_off_by_one(X, targets, h0, P):                        # dW_hh pairs h_t with da_t, not h_{t-1}
+def _bptt_off_by_one(X, targets, h0, P):            # dW_hh pairs h_t with da_t, not h_{t-1}
     loss, g = bptt(X, targets, h0, P)
     Xf = np.eye(P['W_xh'].shape[0], dtype=P['W_xh'].dtype)[X] if X.dtype.kind in 'iu' else X
     _, H = forward(Xf, h0, P)
@@ -192,23 +193,26 @@ WRONG = [  # (check, wrong answer, the output the message must name, what it sho
     ('step_backward', lambda dh, x, hp, h, W: (lambda r: (r[0], r[0] @ W) + r[2:])(
         step_backward(dh, x, hp, h, W)), 'dh_prev', 'index'),
     ('bptt', _bptt_off_by_one, "grads['W_hh']", 'index'),
-    ('bptt', lambda X, Y, h0, P: (lambda l, g: (l * Y.size, g))(*bptt(X, Y, h0, P)), 'loss', 'expected'),
+    ('bptt', lambda X, Y, h0, P: (lambda l, g: (l * Y.size, g))(*bptt(X, Y, h0, P)), 'loss',
+     'expected'),
     ('clip_grad_norm', _per_tensor_clip, "grads['W']", 'index'),
     ('clip_grad_norm', lambda g, m: (clip_grad_norm(g, m), min(clip_grad_norm(g, m), m))[1], 'norm',
      'expected'),
-    ('bptt_hh', lambda rnn, X, Y, h, hp, h0: bptt(X, Y, h0, rnn.params)[1], "grads['W_xh']", 'index'),
+    ('bptt_hh', lambda rnn, X, Y, h, hp, h0: bptt(X, Y, h0, rnn.params)[1], "grads['W_xh']",
+     'index'),
     ('encode_words', lambda text, v: np.array([v.stoi.get(w, 0) for w in text.split()]), 'ids', ''),
     ('encode_words', lambda text, v: np.array([v.stoi[w] for w in tokenize(text, 'word')]), None,
      'raised KeyError'),
     ('batchify', lambda ids, B: ids[:len(ids) // B * B].reshape(-1, B), 'streams', 'index'),
     ('adam_step', _adam_no_correction, 'p', 'index'),
     ('adam_step', lambda p, g, m, v, t, *a: adam_step(p, g, m, v, t + 1, *a), 'p', 'index'),
-    ('next_distribution', lambda rnn, v, prime, temp: next_distribution(rnn, v, prime, 1.0), 'p', 'index'),
+    ('next_distribution', lambda rnn, v, prime, temp: next_distribution(rnn, v, prime, 1.0), 'p',
+     'index'),
     ('next_distribution', _next_first_step, 'p', 'index'),
-    ('torch_layout', lambda P: {**torch_layout(P), 'rnn.weight_hh_l0': P['W_hh']}, "state['rnn.weight_hh_l0']",
-     'index'),
-    ('torch_layout', lambda P: {**torch_layout(P), 'rnn.bias_hh_l0': P['b_h']}, "state['rnn.bias_hh_l0']",
-     'index'),
+    ('torch_layout', lambda P: {**torch_layout(P), 'rnn.weight_hh_l0': P['W_hh']},
+     "state['rnn.weight_hh_l0']", 'index'),
+    ('torch_layout', lambda P: {**torch_layout(P), 'rnn.bias_hh_l0': P['b_h']},
+     "state['rnn.bias_hh_l0']", 'index'),
 ]
 
 
@@ -242,7 +246,7 @@ def test_wrong_shape_fails(name):
 
 
 def test_wrong_number_of_outputs_fails():
-    with pytest.raises(ExerciseError, match=r'expected a tuple of 2 outputs \(logits, H\); got one ndarray'):
+    with pytest.raises(ExerciseError, match=r'a tuple of 2 outputs \(logits, H\); got one ndarray'):
         check('forward', lambda X, h0, P: forward(X, h0, P)[1])
 
 
@@ -252,7 +256,8 @@ def test_adam_step_that_changes_nothing_fails():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="expected one of .*'step'.*got 'stpe'"): check('stpe', step)
+    with pytest.raises(ValueError, match="expected one of .*'step'.*got 'stpe'"):
+        check('stpe', step)
     with pytest.raises(TypeError, match='expected a function; got str'): check('step', 'step')
 
 
