@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ExerciseError', 'check', 'list_checks']
 
-# %% ../nbs/92_exercises.ipynb #afb3d6af
+# %% ../nbs/92_exercises.ipynb #813f5749
 import copy
 import numpy as np
 from .cell import RNN
@@ -14,7 +14,7 @@ from .truncation import clip_grad_norm
 from .data import Vocab, batchify
 from .train import Adam, next_distribution
 
-# %% ../nbs/92_exercises.ipynb #720f9378
+# %% ../nbs/92_exercises.ipynb #198776af
 class ExerciseError(AssertionError):
     "Your function disagrees with the library's reference; the message says where and by how much."
 
@@ -30,7 +30,7 @@ _CHECKS = {}   # name -> _Check, filled chapter by chapter below
 def _add(name, chapter, signature, outputs, cases, reference, run=None):
     _CHECKS[name] = _Check(name, chapter, signature, outputs, cases, reference, run)
 
-# %% ../nbs/92_exercises.ipynb #bb45061e
+# %% ../nbs/92_exercises.ipynb #c412b037
 def _named(ret, outputs, where):
     "The return value `ret` as {output name: value}; `ExerciseError` if its form is wrong."
     if isinstance(outputs, str): return {outputs: ret}
@@ -88,7 +88,7 @@ def _compare(name:str, e, g, where:str):
                 f"{rel_error(g64, e64):.2g}")
     raise ExerciseError(msg)
 
-# %% ../nbs/92_exercises.ipynb #0bddc2fc
+# %% ../nbs/92_exercises.ipynb #e9837dc6
 def check(name:str,   # which exercise: one of `list_checks()`
           fn,         # your function, with the signature that `list_checks()[name]` shows
           seed:int=0, # seed of the random cases
@@ -119,7 +119,7 @@ def list_checks()->dict:
     "Every check: its name, the chapter it belongs to, and the signature your function needs."
     return {n: f"chapter {c.chapter}: {c.signature}" for n, c in _CHECKS.items()}
 
-# %% ../nbs/92_exercises.ipynb #abbdb13c
+# %% ../nbs/92_exercises.ipynb #26e91524
 def _rnn_of(P:dict)->RNN:
     "An `RNN` whose parameters are (copies of) the arrays in `P`."
     rnn = RNN(*P['W_xh'].shape, P['W_hy'].shape[1], dtype=P['W_hh'].dtype)
@@ -137,7 +137,7 @@ def _random_rnn(rng, n_in, n_h, n_out, dtype=np.float64)->RNN:
 def _floats(rng, shape, dtype=np.float64, scale=1.0):
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
-# %% ../nbs/92_exercises.ipynb #78c15fc4
+# %% ../nbs/92_exercises.ipynb #81526a13
 def _step_cases(rng):
     out = []
     for desc, B, n_in, n_h, dt, given, scale in [
@@ -159,7 +159,7 @@ def _step_ref(x_t, h_prev, W_xh, W_hh, b_h):
 _add('step', 1, 'step(x_t, h_prev, W_xh, W_hh, b_h) -> h_t; x_t (B, n_in) floats, h_prev (B, n_h) '
      'or None for zeros', 'h_t', _step_cases, _step_ref)
 
-# %% ../nbs/92_exercises.ipynb #a4e75c0e
+# %% ../nbs/92_exercises.ipynb #209f231e
 def _forward_cases(rng):
     out = []
     for desc, T, B, dt, given, ids in [
@@ -178,7 +178,7 @@ _add('forward', 2, 'forward(X, h0, P) -> (logits, H); X floats (T, B, n_in) or i
      'h0 (B, n_h) or None, P a dict like `RNN.params`', ('logits', 'H'), _forward_cases,
      lambda X, h0, P: _rnn_of(P).forward(X, h0))
 
-# %% ../nbs/92_exercises.ipynb #d5ba583b
+# %% ../nbs/92_exercises.ipynb #0a655fca
 def _xent_cases(rng):
     out = []
     for desc, N, C, dt, masked, scale in [
@@ -248,7 +248,7 @@ _add('bptt', 3, 'bptt(X, targets, h0, P) -> (loss, grads); grads a dict with the
      'the mean cross-entropy over all T*B steps', ('loss', 'grads'), _bptt_cases,
      lambda X, targets, h0, P: _rnn_of(P).loss_and_grads(X, targets, h0)[:2])
 
-# %% ../nbs/92_exercises.ipynb #8a1b66f8
+# %% ../nbs/92_exercises.ipynb #4fabed70
 def _clip_cases(rng):
     g = lambda dt=np.float64: {'W': _floats(rng, (4, 3), dt), 'b': _floats(rng, (3,), dt)}
     big = g(); big['b'][1] = np.inf
@@ -285,7 +285,7 @@ def _bptt_hh_ref(rnn, X, targets, h, h_prime, h0):
 _add('bptt_hh', 4, "bptt_hh(rnn, X, targets, h, h_prime, h0) -> grads: Williams & Peng's "
      "BPTT(h; h'), a dict like `rnn.params`", 'grads', _bptt_hh_cases, _bptt_hh_ref)
 
-# %% ../nbs/92_exercises.ipynb #970f996f
+# %% ../nbs/92_exercises.ipynb #51922f11
 _WORDS_TEXT = "the cat sat on the mat.\nthe dog, the cat and i sat on a log!\n"
 
 def _encode_cases(rng):
@@ -309,7 +309,7 @@ def _batchify_cases(rng):
 _add('batchify', 5, 'batchify(ids, B) -> streams (n // B, B): column b is the b-th consecutive '
      'piece', 'streams', _batchify_cases, batchify)
 
-# %% ../nbs/92_exercises.ipynb #d66ed651
+# %% ../nbs/92_exercises.ipynb #3a3ee74f
 def _adam_cases(rng):
     out = []
     for desc, k, lr, betas, dt in [('one step', 1, 1e-3, (0.9, 0.999), np.float64),
@@ -352,7 +352,7 @@ _add('next_distribution', 6, 'next_distribution(rnn, vocab, prime, temperature) 
      'p (n_tokens,): the distribution of the token after `prime`', 'p', _next_cases,
      next_distribution)
 
-# %% ../nbs/92_exercises.ipynb #80965a31
+# %% ../nbs/92_exercises.ipynb #1ab707af
 _TORCH_NAMES = ('rnn.weight_ih_l0', 'rnn.weight_hh_l0', 'rnn.bias_ih_l0', 'rnn.bias_hh_l0',
                 'head.weight', 'head.bias')
 
