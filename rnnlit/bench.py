@@ -8,7 +8,8 @@ __all__ = ['bptt_flops', 'matmul_peak', 'machine', 'bench_cpu', 'bench_table', '
 # %% ../nbs/90_bench.ipynb #a69acc95
 import datetime, json, os, platform
 import numpy as np
-from .torch_rnn import cpu_name, md_table, module_step, time_call, timing_problem, to_torch
+from .train import cpu_name
+from .torch_rnn import md_table, module_step, time_call, timing_problem, to_torch
 
 # %% ../nbs/90_bench.ipynb #48571a74
 SIZES = [(25, 1, 65, 100, 65, True),     # (T, B, n_in, n_hidden, n_out, token ids?): min-char-rnn

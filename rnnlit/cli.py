@@ -293,7 +293,7 @@ def _sample(args):
 def _training_race(args):
     import json
     from rnnlit.train import race
-    from rnnlit.bench import cpu_name
+    from rnnlit.train import cpu_name
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=args.threads, user_api='blas'):
         res = race(log=lambda s: print(s, flush=True))

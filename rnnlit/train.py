@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Optimizer', 'SGD', 'Adagrad', 'Adam', 'TrainingError', 'Trainer', 'next_distribution', 'sample', 'plot_losses',
-           'CheckpointError', 'load_checkpoint', 'race']
+           'CheckpointError', 'load_checkpoint', 'cpu_name', 'time_call', 'race']
 
 # %% ../nbs/06_train.ipynb #59e52233
 import json, hashlib, os, tempfile, time, zipfile
@@ -363,6 +363,33 @@ def resume(cls:Trainer, path, text:str)->Trainer:
     t.rng.bit_generator.state = json.loads(str(a['rng']))
     t.losses, t.evals = [float(x) for x in a['losses']], [(int(s), float(l)) for s, l in a['evals']]
     return t
+
+# %% ../nbs/06_train.ipynb #a5e0b006
+def cpu_name()->str:
+    "The CPU's model name (from /proc/cpuinfo where there is one), for the title of a timing."
+    import platform
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+def time_call(f,                   # the work to time, called with no arguments
+              min_time:float=0.2,  # seconds of timed calls, at least
+              warmup:int=3,        # untimed calls first (and at least 0.1 s of them)
+              sync=None,           # called after each call, e.g. a GPU's synchronize
+              pause:bool=True,     # sleep 0.25 s first, so that other BLAS threads go quiet
+             )->float:             # median seconds per call
+    "Median wall time of `f()` after a pause and a warm-up; at least 5 timed calls."
+    if pause: time.sleep(0.25)
+    n, end = 0, time.perf_counter() + 0.1
+    while n < warmup or time.perf_counter() < end: f(); n += 1
+    if sync: sync()
+    times, start = [], time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < min_time:
+        t = time.perf_counter(); f()
+        if sync: sync()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 # %% ../nbs/06_train.ipynb #98a6f904
 RACE = [dict(label='B=1, Adagrad 0.1 (min-char-rnn)', batch=1, optimizer='adagrad', lr=0.1,
