@@ -100,10 +100,10 @@ def _forward_loss(self:RNN, X, targets, h0, mask):
     "Validate, run forward, take the loss: `(loss, dY, H, X, ids, h0)`; dY holds δy_t, (N, n_out)."
     X, ids, h0 = _check_sequence(self, X, h0)
     T, B = X.shape[:2]
-    y = _check_targets(targets, (T, B), self.n_out)
+    c = _check_targets(targets, (T, B), self.n_out)                           # class ids c_{t,b}
     mask = _check_mask(mask, (T, B))
     H = _recur(self.params, X, ids, h0)                                       # (T, B, n_h)
-    loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), y.reshape(-1),
+    loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), c.reshape(-1),
                              None if mask is None else mask.reshape(-1))     # dY (N, n_out)
     return loss, dY, H, X, ids, h0
 
