@@ -68,7 +68,7 @@ def _backward(W_hh, H, dH, keep=None):
     return dH                                            # now DA: DA[t-1] holds da_t
 
 def _weight_grads(P, X, ids, h0, H, DA, dY):
-    "Steps 2 and 5: the weight gradients over all T·B rows at once (products, sums, a scatter-add)."
+    "Steps 2 and 5: every weight gradient over all T·B rows at once (products, sums, scatter-add)."
     T, B, n_h = H.shape
     N = T * B
     H2, DA2 = H.reshape(N, n_h), DA.reshape(N, -1)
@@ -78,7 +78,8 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
         np.add.at(g['W_xh'], X.reshape(N), DA2)
     else: g['W_xh'] = X.reshape(N, -1).T @ DA2
     g['W_hh'] = h0.T @ DA[0]                             # the t = 1 term, h_0^T da_1
-    if T > 1: g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ DA[1:].reshape(N - B, -1)   # t = 2..T
+    if T > 1:                                            # the terms t = 2..T, one product
+        g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ DA[1:].reshape(N - B, -1)
     g['b_h'] = DA2.sum(0)                                # column sum of every da_t
     g['W_hy'] = H2.T @ dY
     g['b_y'] = dY.sum(0)
@@ -160,8 +161,7 @@ def numerical_grads(rnn:RNN,        # the model; its parameters are nudged and r
 def torch_forward(P:dict,     # parameters as torch tensors, named as in `RNN.params`
                   X,          # a tensor, on P's device: floats (T, B, n_in) or token ids (T, B)
                   h0=None,    # initial hidden state, a (B, n_hidden) tensor; zeros when omitted
-                  detach_every:int=None, # a positive int k: cut the graph (`h.detach()`) after
-                                         # steps k, 2k, ...; None: never
+                  detach_every:int=None, # None, or k >= 1: `h.detach()` after steps k, 2k, ...
                  )->tuple:    # `(logits, H)` like `RNN.forward`, as tensors
     "`RNN.forward` as a plain PyTorch loop over the time steps; autograd gives the backward pass."
     if detach_every is not None: detach_every = _positive_int(detach_every, 'detach_every')
