@@ -8,23 +8,23 @@ __all__ = ['rel_error', 'numerical_grads', 'torch_forward', 'torch_loss_and_grad
 # %% ../nbs/03_bptt.ipynb #32d11560
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN
+from .cell import RNN, _positive_int
 from .unroll import _check_sequence, _recur, _readout
 
 # %% ../nbs/03_bptt.ipynb #ca1607c4
 def _check_targets(targets, shape:tuple, n_out:int):
     "Check integer class ids `targets` of shape `shape` = (T, B), each in [0, n_out)."
-    y = np.asarray(targets)
-    if y.dtype.kind not in 'iu':
+    c = np.asarray(targets)
+    if c.dtype.kind not in 'iu':
         raise TypeError(f"`targets`: expected integer class ids of shape (T, B) = {shape}; "
-                        f"got dtype {y.dtype}")
-    if y.shape != shape:
-        raise ValueError(f"`targets`: expected shape (T, B) = {shape}; got {y.shape}")
-    lo, hi = y.min(), y.max()
+                        f"got dtype {c.dtype}")
+    if c.shape != shape:
+        raise ValueError(f"`targets`: expected shape (T, B) = {shape}; got {c.shape}")
+    lo, hi = c.min(), c.max()
     if lo < 0 or hi >= n_out:
         raise ValueError(f"`targets`: class ids must lie in [0, {n_out}); "
                          f"got ids from {lo} to {hi}")
-    return y
+    return c
 
 def _check_mask(mask, shape:tuple):
     "Check a boolean `mask` of shape `shape` = (T, B) with at least one True entry; `None` passes."
@@ -38,48 +38,49 @@ def _check_mask(mask, shape:tuple):
         raise ValueError("`mask`: expected at least one True entry; got none, so no loss")
     return m
 
-def _softmax_xent(Z, y, mask=None):
-    "Mean cross-entropy of scores `Z` (N, C) against ids `y` (N,) over the rows `mask` keeps; δZ."
+def _softmax_xent(Z, c, mask=None):
+    "Mean cross-entropy of `Z` (N, n_out) for ids `c` on the rows `mask` keeps; returns δZ in `Z`."
     rows = np.arange(len(Z))
-    shifted = Z; shifted -= Z.max(1, keepdims=True)      # z - max z, in Z's buffer: same softmax
-    log_p_y = shifted[rows, y]                           # (N,), a copy: z_y - max z
-    e = np.exp(shifted, out=shifted)                     # exp(z - max z) <= 1, in the same buffer
+    shifted = Z; shifted -= Z.max(1, keepdims=True)      # y - max y, in Z's buffer: same softmax
+    log_p_c = shifted[rows, c]                           # (N,), a copy: y_c - max y
+    e = np.exp(shifted, out=shifted)                     # exp(y - max y) <= 1, in the same buffer
     s = e.sum(1, keepdims=True)                          # (N, 1)
-    log_p_y -= np.log(s[:, 0])                           # log p_y = z_y - max z - log s
+    log_p_c -= np.log(s[:, 0])                           # log p_c = y_c - max y - log s
     w = 1.0 / len(Z) if mask is None else mask / mask.sum()   # each row's weight in the mean
-    loss = -np.sum(w * log_p_y, dtype=np.float64)
-    p = e; p /= s                                        # p = softmax(z)
-    dZ = p; dZ[rows, y] -= 1                             # p - Y
+    loss = -np.sum(w * log_p_c, dtype=np.float64)
+    p = e; p /= s                                        # p = softmax(y)
+    dZ = p; dZ[rows, c] -= 1                             # p - Y
     dZ *= w if mask is None else w[:, None]              # step 1: dy = (p - Y) / N, or masked
     return float(loss), dZ
 
 # %% ../nbs/03_bptt.ipynb #73ce5531
 def _backward(W_hh, H, dH, keep=None):
     "Steps 3-4 for all t, in place: `dH` (T, B, n_h) holds dy_t W_hy^T on entry and da_t on return."
-    W_hhT = np.ascontiguousarray(W_hh.T)                 # (n_h, n_h), made contiguous once
-    D = H * H; np.subtract(1, D, out=D)                  # tanh'(a_t) = 1 - h_t^2, for all t at once
-    carry = np.zeros_like(dH[0])                         # da_{t+1} W_hh^T, (B, n_h)
-    for t in range(H.shape[0] - 1, -1, -1):
-        dh = dH[t]; dh += carry                          # dh_t = dy_t W_hy^T + da_{t+1} W_hh^T
-        da = dh; da *= D[t]                              # da_t = dh_t * (1 - h_t^2), same buffer
-        if t:
-            np.matmul(da, W_hhT, out=carry)
-            if keep is not None: carry *= keep[t]        # truncation, chapter 4: scale what t sends
-    return dH                                            # now DA: da_t for every t
+    W_hhT = np.ascontiguousarray(W_hh.T)                 # (n_h, n_h): one transpose, made once
+    D = H * H; np.subtract(1, D, out=D)                  # D[t-1] = 1 - h_t^2 = tanh'(a_t), all t
+    carry = np.zeros_like(dH[0])                         # da_{t+1} W_hh^T, (B, n_h): 0 for t = T
+    for t in range(H.shape[0], 0, -1):                   # the equations' t, from T down to 1
+        dh = dH[t - 1]; dh += carry                      # dh_t = dy_t W_hy^T + da_{t+1} W_hh^T
+        da = dh; da *= D[t - 1]                          # da_t = dh_t * (1 - h_t^2), same buffer
+        if t > 1:                                        # at t = 1 it would be dh_0: not needed
+            np.matmul(da, W_hhT, out=carry)              # da_t W_hh^T, for step t - 1
+            if keep is not None: carry *= keep[t - 1]    # truncation, chapter 4: scale what t sends
+    return dH                                            # now DA: DA[t-1] holds da_t
 
 def _weight_grads(P, X, ids, h0, H, DA, dY):
-    "Steps 2 and 5: every weight gradient as one matrix product (or row scatter) over all T·B rows."
+    "Steps 2 and 5: every weight gradient over all T·B rows at once (products, sums, scatter-add)."
     T, B, n_h = H.shape
     N = T * B
     H2, DA2 = H.reshape(N, n_h), DA.reshape(N, -1)
     g = {}
-    if ids:                                              # one-hot x_t: add da_t to row x_t
-        g['W_xh'] = np.zeros_like(P['W_xh'])
+    if ids:                                              # one-hot x_t: add row b of da_t to row
+        g['W_xh'] = np.zeros_like(P['W_xh'])             # X[t-1, b] of dW_xh; ids repeat: add.at
         np.add.at(g['W_xh'], X.reshape(N), DA2)
     else: g['W_xh'] = X.reshape(N, -1).T @ DA2
     g['W_hh'] = h0.T @ DA[0]                             # the t = 1 term, h_0^T da_1
-    if T > 1: g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ DA[1:].reshape(N - B, -1)
-    g['b_h'] = DA2.sum(0)
+    if T > 1:                                            # the terms t = 2..T, one product
+        g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ DA[1:].reshape(N - B, -1)
+    g['b_h'] = DA2.sum(0)                                # column sum of every da_t
     g['W_hy'] = H2.T @ dY
     g['b_y'] = dY.sum(0)
     return g
@@ -100,10 +101,10 @@ def _forward_loss(self:RNN, X, targets, h0, mask):
     "Validate, run forward, take the loss: `(loss, dY, H, X, ids, h0)`; dY holds δy_t, (N, n_out)."
     X, ids, h0 = _check_sequence(self, X, h0)
     T, B = X.shape[:2]
-    y = _check_targets(targets, (T, B), self.n_out)
+    c = _check_targets(targets, (T, B), self.n_out)                           # class ids c_{t,b}
     mask = _check_mask(mask, (T, B))
     H = _recur(self.params, X, ids, h0)                                       # (T, B, n_h)
-    loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), y.reshape(-1),
+    loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), c.reshape(-1),
                              None if mask is None else mask.reshape(-1))     # dY (N, n_out)
     return loss, dY, H, X, ids, h0
 
@@ -160,9 +161,10 @@ def numerical_grads(rnn:RNN,        # the model; its parameters are nudged and r
 def torch_forward(P:dict,     # parameters as torch tensors, named as in `RNN.params`
                   X,          # a tensor, on P's device: floats (T, B, n_in) or token ids (T, B)
                   h0=None,    # initial hidden state, a (B, n_hidden) tensor; zeros when omitted
-                  detach_every:int=None, # cut the graph (`h.detach()`) after steps k, 2k, ...
+                  detach_every:int=None, # None, or k >= 1: `h.detach()` after steps k, 2k, ...
                  )->tuple:    # `(logits, H)` like `RNN.forward`, as tensors
     "`RNN.forward` as a plain PyTorch loop over the time steps; autograd gives the backward pass."
+    if detach_every is not None: detach_every = _positive_int(detach_every, 'detach_every')
     import torch
     XW = (P['W_xh'][X] if not X.is_floating_point() else X @ P['W_xh']) + P['b_h']   # (T, B, n_h)
     h = torch.zeros(XW.shape[1:], dtype=XW.dtype, device=XW.device) if h0 is None else h0
@@ -188,9 +190,9 @@ def torch_loss_and_grads(rnn:RNN,   # the model whose parameters are copied into
     X = X.to(P['W_xh'].dtype) if X.is_floating_point() else X.long()
     h0 = None if h0 is None else torch.as_tensor(h0, dtype=P['W_xh'].dtype)
     logits, H = torch_forward(P, X, h0, detach_every)
-    y = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    if mask is not None: y = y.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)  # ignored
-    loss = F.cross_entropy(logits.reshape(-1, rnn.n_out), y.reshape(-1), ignore_index=-100)
+    c = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+    if mask is not None: c = c.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)  # ignored
+    loss = F.cross_entropy(logits.reshape(-1, rnn.n_out), c.reshape(-1), ignore_index=-100)
     loss.backward()
-    a = lambda t: t.detach().numpy()
-    return loss.item(), {k: a(v.grad) for k, v in P.items()}, a(H[-1]), a(logits)
+    to_np = lambda t: t.detach().numpy()
+    return loss.item(), {k: to_np(v.grad) for k, v in P.items()}, to_np(H[-1]), to_np(logits)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN, clip_grad_norm, numerical_grads, rel_error, torch_loss_and_grads
-from rnnlit.bptt import _backward, _softmax_xent
+from rnnlit.bptt import _backward, _softmax_xent, torch_forward
 from rnnlit.truncation import _bptt_hh_by_definition as bptt_hh_by_definition
 
 
@@ -260,3 +260,23 @@ _ids = lambda: (np.zeros((3, 2), int), np.zeros((3, 2), int))          # X, targ
 def test_bad_input(call, exc, msg):
     with pytest.raises(exc) as e: call(RNN(4, 3, 5))
     assert msg in str(e.value)
+
+
+@pytest.mark.parametrize('k, exc', [(0, ValueError), (-1, ValueError), (True, TypeError),
+                                    (2.5, TypeError), ('2', TypeError)])
+def test_bad_detach_every(k, exc):
+    rnn = RNN(4, 3, 5, dtype=np.float64)
+    X, Y = np.zeros((3, 2), int), np.zeros((3, 2), int)
+    P = {n: torch.tensor(v) for n, v in rnn.params.items()}
+    with pytest.raises(exc) as e: torch_forward(P, torch.tensor(X), detach_every=k)
+    assert '`detach_every`: expected a positive int' in str(e.value)
+    with pytest.raises(exc): torch_loss_and_grads(rnn, X, Y, detach_every=k)
+
+
+def test_detach_every_none_and_past_T_are_full_bptt():
+    rnn = RNN(4, 3, 5, seed=1, dtype=np.float64)
+    X, Y = np.array([[0, 1], [2, 3], [1, 1]]), np.array([[1, 2], [3, 0], [0, 0]])
+    full = torch_loss_and_grads(rnn, X, Y)[1]
+    for k in (3, np.int64(7)):
+        g = torch_loss_and_grads(rnn, X, Y, detach_every=k)[1]
+        for n in full: np.testing.assert_array_equal(g[n], full[n])
