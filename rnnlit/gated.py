@@ -4,22 +4,25 @@
 
 # %% auto #0
 __all__ = ['CELLS', 'draw_lstm', 'LSTM', 'GRU', 'torch_gated_forward', 'torch_gated_loss_and_grads', 'state_grads',
-           'recall_batch', 'train_recall']
+           'recall_batch', 'train_recall', 'recall_sweep', 'plot_recall', 'bench_gated', 'bench_gated_table']
 
 # %% ../nbs/08_gated.ipynb #d11a7b9c
 import datetime, json
+from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN, _check_x, _check_h, _positive_int, _glorot_uniform, _orthogonal, _node, _edge
+from .cell import RNN, _check_x, _check_h, _positive_int, _glorot_uniform, _orthogonal
+from .cell import _node, _edge
 from .unroll import _check_sequence, _input_projection, _readout
-from .bptt import _check_targets, _check_mask, _softmax_xent, _weight_grads, _backward
+from .bptt import rel_error, _check_targets, _check_mask, _softmax_xent
+from .bptt import _weight_grads, _backward
 from .truncation import clip_grad_norm
 from .train import Adam
 
 # %% ../nbs/08_gated.ipynb #e0e6b084
 def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
              ):        # the axes
-    "Draw one LSTM step: the cell state $c$ along the top, scaled by $f_t$, written by $i_t \\odot g_t$, read by $o_t$."
+    "Draw one LSTM step: the cell state $c$ along the top, scaled by $f_t$, added to, read out."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(8.4, 4.2))
     ax.plot([0.0, 2.0], [0.82, 0.82], color='#b45309', lw=3, zorder=1)          # the conveyor belt
@@ -27,17 +30,19 @@ def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
     ops = {'x': (0.55, 0.82), '+': (1.05, 0.82), 'o': (1.62, 0.30)}
     for sym, (x, y) in ops.items():
         ax.add_patch(plt.Circle((x, y), 0.045, fc='white', ec='#374151', lw=1.4, zorder=3))
-        ax.text(x, y, r'$\odot$' if sym in 'xo' else '$+$', ha='center', va='center', fontsize=13, zorder=4)
-    gates = {'$f_t = \\sigma$': 0.55, '$i_t = \\sigma$': 0.83, '$g_t = \\tanh$': 1.11, '$o_t = \\sigma$': 1.39}
+        ax.text(x, y, r'$\odot$' if sym in 'xo' else '$+$', ha='center', va='center', fontsize=13,
+                zorder=4)
+    gates = {'$f_t = \\sigma$': 0.55, '$i_t = \\sigma$': 0.83, '$g_t = \\tanh$': 1.11,
+             '$o_t = \\sigma$': 1.39}
     for text, x in gates.items(): _node(ax, (x, 0.30), text, 'hidden', w=0.22, h=0.11)
     _node(ax, (0.12, 0.02), '$[x_t,\\ h_{t-1}]$', 'input', w=0.30, h=0.09)
-    ax.plot([0.12, 1.39], [0.16, 0.16], color='#374151', lw=1.2, zorder=1)     # the inputs, to every gate
+    ax.plot([0.12, 1.39], [0.16, 0.16], color='#374151', lw=1.2, zorder=1)  # inputs to all gates
     for x in gates.values(): _edge(ax, (x, 0.16), (x, 0.245))
     ax.plot([0.12, 0.12], [0.085, 0.16], color='#374151', lw=1.2)
     _edge(ax, (0.55, 0.355), (0.55, 0.775), '$f_t$', label_xy=(0.57, 0.60))      # f scales the belt
     _node(ax, (1.0, 0.57), r'$i_t \odot g_t$', 'hidden', w=0.22, h=0.09)
     _edge(ax, (0.83, 0.355), (0.96, 0.525)); _edge(ax, (1.11, 0.355), (1.04, 0.525))
-    _edge(ax, (1.04, 0.615), (1.05, 0.775))                                       # ... and is added to it
+    _edge(ax, (1.04, 0.615), (1.05, 0.775))                                 # ... and is added to it
     _node(ax, (1.62, 0.57), r'$\tanh$', 'hidden', w=0.13, h=0.08)
     _edge(ax, (1.62, 0.82), (1.62, 0.61)); _edge(ax, (1.62, 0.53), (1.62, 0.345))
     _edge(ax, (1.50, 0.30), (1.575, 0.30))
@@ -49,19 +54,20 @@ def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
 
 # %% ../nbs/08_gated.ipynb #e079d8c9
 class _Gated:
-    "What every gated cell shares: sizes, checks, the hoisted input projection, readout, loss and gradients."
+    "What every gated cell shares: sizes, checks, projection, readout, loss and gradients."
     gates = ''                 # one letter per gate block along the last axis of `W_xh` and `W_hh`
     state_names = ('h0',)      # the arrays that make up the state, as `forward` calls them
 
     def __init__(self,
-                 n_in:int,            # size of each input vector (the vocabulary size for token ids)
+                 n_in:int,           # size of each input vector (the vocabulary size for token ids)
                  n_hidden:int,        # size of the hidden state (and of the LSTM's cell state)
                  n_out:int,           # number of output scores per step
                  *,
                  seed:int=0,          # seed of the random generator that draws the initial weights
                  dtype=np.float32,    # `np.float32` or `np.float64`: the dtype of every parameter
                 ):
-        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)): _positive_int(v, name)
+        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
+            _positive_int(v, name)
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
             raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
@@ -69,29 +75,31 @@ class _Gated:
         P = {'W_xh': np.concatenate([_glorot_uniform(rng, n_in, n_hidden) for _ in range(k)], 1),
              'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),   # (H, kH)
              **self._biases(n_hidden),
-             'W_hy': _glorot_uniform(rng, n_hidden, n_out),                               # (H, n_out)
+             'W_hy': _glorot_uniform(rng, n_hidden, n_out),                             # (H, n_out)
              'b_y': np.zeros(n_out)}
         self.params = {name: v.astype(dt) for name, v in P.items()}
 
-    n_in     = property(lambda self: self.params['W_xh'].shape[0], doc="Size of each input vector.")
-    n_hidden = property(lambda self: self.params['W_hh'].shape[0], doc="Size of the hidden state.")
-    n_out    = property(lambda self: self.params['W_hy'].shape[1], doc="Number of output scores per step.")
-    dtype    = property(lambda self: self.params['W_xh'].dtype,    doc="The dtype of every parameter.")
+    n_in     = property(lambda self: self.params['W_xh'].shape[0], doc="Input size.")
+    n_hidden = property(lambda self: self.params['W_hh'].shape[0], doc="Hidden size.")
+    n_out    = property(lambda self: self.params['W_hy'].shape[1], doc="Scores per step.")
+    dtype    = property(lambda self: self.params['W_xh'].dtype,    doc="The parameters' dtype.")
 
     def __repr__(self):
-        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
-                f"dtype={self.dtype.name})")
+        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"n_out={self.n_out}, dtype={self.dtype.name})")
 
     def _check_state(self, state, B:int, names:tuple)->tuple:
         "The state as a tuple of (B, n_hidden) arrays called `names`; zeros for what is omitted."
         if len(names) == 1: state = (state,)
         elif state is None: state = (None,) * len(names)
         elif not isinstance(state, (tuple, list)) or len(state) != len(names):
-            got = (f"a {type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list))
-                   else type(state).__name__)
-            raise TypeError(f"`state`: expected a pair ({', '.join(names)}) of (B, n_hidden) arrays; got {got}")
+            got = type(state).__name__
+            if isinstance(state, (tuple, list)): got = f"a {got} of length {len(state)}"
+            raise TypeError(f"`state`: expected a pair ({', '.join(names)}) of (B, n_hidden) "
+                            f"arrays; got {got}")
         return tuple(np.zeros((B, self.n_hidden), self.dtype) if s is None
-                     else _check_h(s, B, self.n_hidden, self.dtype, n) for s, n in zip(state, names))
+                     else _check_h(s, B, self.n_hidden, self.dtype, n)
+                     for s, n in zip(state, names))
 
     def _give(self, state:tuple):
         "A state as callers see it: copies; the array itself for a one-array state, else the tuple."
@@ -102,7 +110,7 @@ class _Gated:
 @patch
 def step(self:_Gated,
          x_t,          # inputs at step t: floats (B, n_in) or integer token ids (B,)
-         state=None,   # the state after step t-1: `h_prev`, or the LSTM's `(h_prev, c_prev)`; zeros if omitted
+         state=None,  # state after step t-1: `h_prev`, or `(h_prev, c_prev)`; zeros if omitted
         ):             # the new state: h_t (B, n_hidden), or the LSTM's pair (h_t, c_t)
     "One step of the cell for a batch."
     x_t, ids = _check_x(x_t, self.n_in, self.dtype, ('B',), 'x_t')
@@ -129,7 +137,7 @@ def forward(self:_Gated,
 # %% ../nbs/08_gated.ipynb #c39b97e6
 @patch
 def _forward_loss(self:_Gated, X, targets, state, mask):
-    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, state, cache)`, dY = δy_t (N, n_out)."
+    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, state, cache)`, dY (N, n_out)."
     X, ids, state = self._check(X, state)
     T, B = X.shape[:2]
     y = _check_targets(targets, (T, B), self.n_out)
@@ -145,10 +153,10 @@ def loss_and_grads(self:_Gated,
                    targets,     # integer class ids (T, B), each in [0, n_out)
                    state=None,  # the initial state; zeros when omitted
                    mask=None,   # booleans (T, B): the positions the loss counts; all when omitted
-                  )->tuple:     # `(loss, grads, state_last)`: the loss, a dict like `params`, the last state
+                  )->tuple:  # `(loss, grads, state_last)`; grads a dict like `params`
     "Mean cross-entropy of `forward`'s scores against `targets`, and its exact gradient by BPTT."
     loss, dY, H, X, ids, state, cache = self._forward_loss(X, targets, state, mask)
-    dH = (dY @ self.params['W_hy'].T).reshape(H.shape)                         # dy_t W_hy^T, (T, B, H)
+    dH = (dY @ self.params['W_hy'].T).reshape(H.shape)                      # dy_t W_hy^T, (T, B, H)
     back = self._backward(state, H, cache, dH)
     return loss, self._grads(X, ids, state, H, back, dY), self._give(self._last(H, cache))
 
@@ -170,11 +178,11 @@ def _gate_scale(gates:str, n:int, dtype)->np.ndarray:
 
 # %% ../nbs/08_gated.ipynb #6b7c1d4e
 class LSTM(_Gated):
-    "A one-layer LSTM (PyTorch's equations, gates i, f, g, o) with a linear readout; weights in `params`."
+    "A one-layer LSTM (PyTorch's equations, gates i, f, g, o), linear readout; weights in `params`."
     gates, state_names = 'ifgo', ('h0', 'c0')
 
     def _biases(self, n):
-        b = np.zeros(4 * n); b[n:2 * n] = 1.0          # forget-gate bias 1 (Gers et al. 2000)
+        b = np.zeros(4 * n); b[n:2 * n] = 1.0          # forget-gate bias 1 (Jozefowicz et al. 2015)
         return {'b_h': b}                              # (4H,)
 
     def _last(self, H, cache): return H[-1], cache[1][-1]     # (h_T, c_T)
@@ -182,7 +190,7 @@ class LSTM(_Gated):
 # %% ../nbs/08_gated.ipynb #a18f57d3
 @patch
 def _recur(self:LSTM, X, ids, state):
-    "The loop over t: `H` (T, B, H) and the cache: gates i, f, g, o (T, B, 4H), c_t and tanh(c_t) (T, B, H)."
+    "The loop over t: `H` (T, B, H) and the cache: gates (T, B, 4H), c_t and tanh(c_t) (T, B, H)."
     P, (h, c), n = self.params, state, self.n_hidden
     s = _gate_scale(self.gates, n, self.dtype)
     G = _input_projection({'W_xh': P['W_xh'] * s, 'b_h': P['b_h'] * s}, X, ids)     # (T, B, 4H)
@@ -192,7 +200,7 @@ def _recur(self:LSTM, X, ids, state):
     hW, ig = np.empty((B, 4 * n), self.dtype), np.empty((B, n), self.dtype)
     for t in range(T):
         g_t = G[t]                              # (B, 4H): x_t W_xh + b_h, becomes the gates
-        g_t += np.matmul(h, W_hh, out=hW)       # a_t = x_t W_xh + h_{t-1} W_hh + b_h (i, f, o halved)
+        g_t += np.matmul(h, W_hh, out=hW)     # a_t = x_t W_xh + h_{t-1} W_hh + b_h (i, f, o halved)
         np.tanh(g_t, out=g_t)                   # g = tanh(a_g); tanh(a/2) in the i, f, o blocks
         for sig in (g_t[:, :2 * n], g_t[:, 3 * n:]):
             sig *= 0.5; sig += 0.5              # σ(a) = (1 + tanh(a/2)) / 2: i, f and o
@@ -205,7 +213,7 @@ def _recur(self:LSTM, X, ids, state):
 
 # %% ../nbs/08_gated.ipynb #e76bf7e1
 class GRU(_Gated):
-    "A one-layer GRU (PyTorch's equations, gates r, z, n) with a linear readout; weights in `params`."
+    "A one-layer GRU (PyTorch's equations, gates r, z, n), linear readout; weights in `params`."
     gates, state_names = 'rzn', ('h0',)
 
     def _biases(self, n): return {'b_xh': np.zeros(3 * n), 'b_hh': np.zeros(3 * n)}   # (3H,) each
@@ -215,10 +223,10 @@ class GRU(_Gated):
 # %% ../nbs/08_gated.ipynb #3957ff04
 @patch
 def _recur(self:GRU, X, ids, state):
-    "The loop over t: `H` (T, B, H) and the cache: gates r, z, n (T, B, 3H) and h_{t-1} W_hn + b_hn (T, B, H)."
+    "The loop over t: `H` (T, B, H) and the cache: gates (T, B, 3H), h_{t-1} W_hn + b_hn (T, B, H)."
     P, (h,), n = self.params, state, self.n_hidden
     s = _gate_scale(self.gates, n, self.dtype)
-    b = P['b_xh'].copy(); b[:2 * n] += P['b_hh'][:2 * n]      # r, z see only b_x + b_h; n keeps b_hn
+    b = P['b_xh'].copy(); b[:2 * n] += P['b_hh'][:2 * n]     # r, z see only b_x + b_h; n keeps b_hn
     G = _input_projection({'W_xh': P['W_xh'] * s, 'b_h': b * s}, X, ids)       # (T, B, 3H)
     W_hh, b_hn = P['W_hh'] * s, P['b_hh'][2 * n:]
     T, B = G.shape[:2]
@@ -236,28 +244,29 @@ def _recur(self:GRU, X, ids, state):
         nn += np.multiply(r, hn, out=rhn)
         np.tanh(nn, out=nn)                          # n = tanh(x W_xn + b_xn + r ⊙ (h W_hn + b_hn))
         h = np.subtract(h, nn, out=H[t])
-        h *= z; h += nn                              # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1} = n + z ⊙ (h_{t-1} - n)
+        h *= z; h += nn                    # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
     return H, (G, HN)
 
 # %% ../nbs/08_gated.ipynb #1d21ce86
 @patch
 def _backward(self:LSTM, state, H, cache, dH):
-    "The walk back, in place: `dH` (T, B, H) holds dy_t W_hy^T on entry. Returns δa, δh and δc for all t."
+    "The walk back, in place: `dH` holds dy_t W_hy^T on entry. Returns δa, δh and δc for all t."
     (G, C, TC), n = cache, self.n_hidden
     i, f, g, o = (G[..., k * n:(k + 1) * n] for k in range(4))          # (T, B, H) views
     C_prev = np.concatenate([state[1][None], C[:-1]])                    # c_{t-1}, (T, B, H)
-    DA = np.empty_like(G)                                                # (T, B, 4H): factors of (L3)
+    DA = np.empty_like(G)                                              # (T, B, 4H): factors of (L3)
     np.multiply(g, i * (1 - i), out=DA[..., :n])                         # g ⊙ i(1-i)
     np.multiply(C_prev, f * (1 - f), out=DA[..., n:2 * n])               # c_{t-1} ⊙ f(1-f)
     np.multiply(i, 1 - g * g, out=DA[..., 2 * n:3 * n])                  # i ⊙ (1-g²)
     np.multiply(TC, o * (1 - o), out=DA[..., 3 * n:])                    # tanh(c_t) ⊙ o(1-o)
-    DC = o * (1 - TC * TC)                                               # o ⊙ (1-tanh²c_t), (T, B, H)
-    W_hhT = np.ascontiguousarray(self.params['W_hh'].T)                  # (4H, H), made contiguous once
-    dh_next, dc_next = np.zeros_like(dH[0]), np.zeros_like(dH[0])        # δa_{t+1} W_hh^T, δc_{t+1} ⊙ f_{t+1}
+    DC = o * (1 - TC * TC)                                             # o ⊙ (1-tanh²c_t), (T, B, H)
+    W_hhT = np.ascontiguousarray(self.params['W_hh'].T)              # (4H, H), made contiguous once
+    dh_next = np.zeros_like(dH[0])                 # δa_{t+1} W_hh^T, (B, H)
+    dc_next = np.zeros_like(dH[0])                 # δc_{t+1} ⊙ f_{t+1}, (B, H)
     B = dH.shape[1]
     for t in range(len(dH) - 1, -1, -1):
         dh = dH[t]; dh += dh_next                     # (L1) δh_t = δy_t W_hy^T + δa_{t+1} W_hh^T
-        dc = DC[t]; dc *= dh; dc += dc_next           # (L2) δc_t = δh_t ⊙ o ⊙ (1-tanh²c_t) + δc_{t+1} ⊙ f_{t+1}
+        dc = DC[t]; dc *= dh; dc += dc_next  # (L2) δc_t = δh_t ⊙ o(1-tanh²c_t) + δc_{t+1} ⊙ f_{t+1}
         da = DA[t]                                    # (B, 4H)
         da.reshape(B, 4, n)[:, :3] *= dc[:, None]     # (L3) δa^i, δa^f, δa^g: δc_t ⊙ their factors
         da[:, 3 * n:] *= dh                           # (L3) δa^o = δh_t ⊙ tanh(c_t) ⊙ o(1-o)
@@ -268,25 +277,25 @@ def _backward(self:LSTM, state, H, cache, dH):
 
 @patch
 def _grads(self:LSTM, X, ids, state, H, back, dY):
-    "(L4): chapter 3's weight gradients, since the LSTM's δa is the same on the input and recurrent side."
+    "(L4): chapter 3's weight gradients; the LSTM's δa is the same on the input and recurrent side."
     return _weight_grads(self.params, X, ids, state[0], H, back['DA'], dY)
 
 # %% ../nbs/08_gated.ipynb #3944adbb
 @patch
 def _backward(self:GRU, state, H, cache, dH):
-    "The walk back, in place: `dH` (T, B, H) holds dy_t W_hy^T on entry. Returns both δ's and δh for all t."
+    "The walk back, in place: `dH` holds dy_t W_hy^T on entry. Returns both δ's and δh for all t."
     (G, HN), n = cache, self.n_hidden
     r, z, nn = (G[..., k * n:(k + 1) * n] for k in range(3))            # (T, B, H) views
     H_prev = np.concatenate([state[0][None], H[:-1]])                    # h_{t-1}, (T, B, H)
-    DA_h = np.empty_like(G)                                              # (T, B, 3H): factors of (G3), (G4)
+    DA_h = np.empty_like(G)                                      # (T, B, 3H): factors of (G3), (G4)
     np.multiply(HN, r * (1 - r), out=DA_h[..., :n])                      # â^n ⊙ r(1-r)
     np.multiply(H_prev - nn, z * (1 - z), out=DA_h[..., n:2 * n])        # (h_{t-1} - n) ⊙ z(1-z)
     DA_h[..., 2 * n:] = r                                                # r
     DN = (1 - z) * (1 - nn * nn)                                         # (1-z) ⊙ (1-n²), (T, B, H)
-    W_hhT = np.ascontiguousarray(self.params['W_hh'].T)                  # (3H, H), made contiguous once
+    W_hhT = np.ascontiguousarray(self.params['W_hh'].T)              # (3H, H), made contiguous once
     dh_next, buf = np.zeros_like(dH[0]), np.empty_like(dH[0])            # (B, H)
     for t in range(len(dH) - 1, -1, -1):
-        dh = dH[t]; dh += dh_next                 # (G1) δh_t = δy_t W_hy^T + [what step t+1 sends back]
+        dh = dH[t]; dh += dh_next             # (G1) δh_t = δy_t W_hy^T + [what step t+1 sends back]
         da_n = DN[t]; da_n *= dh                  # (G2) δa^n = δh_t ⊙ (1-z) ⊙ (1-n²)
         da = DA_h[t]                              # (B, 3H)
         da[:, n:2 * n] *= dh                      # (G3) δa^z = δh_t ⊙ (h_{t-1} - n) ⊙ z(1-z)
@@ -304,23 +313,24 @@ def _grads(self:GRU, X, ids, state, H, back, dY):
     return _gru_weight_grads(self.params, X, ids, state[0], H, back['DA'], back['DA_h'], dY)
 
 def _gru_weight_grads(P, X, ids, h0, H, DA_x, DA_h, dY):
-    "`_weight_grads` with `DA_x` on the input side and `DA_h` on the recurrent side (they differ in the n block)."
-    g = _weight_grads({'W_xh': P['W_xh']}, X, ids, h0, H, DA_x, dY)    # its W_hh is right in r and z only
+    "`_weight_grads` with `DA_x` on the input side, `DA_h` on the recurrent side (differ in n)."
+    g = _weight_grads({'W_xh': P['W_xh']}, X, ids, h0, H, DA_x, dY)  # W_hh: right in r, z
     T, B, n = H.shape
     H_prev = np.concatenate([h0[None], H[:-1]]).reshape(T * B, n)       # h_{t-1}, (N, H)
     g['W_hh'][:, 2 * n:] = H_prev.T @ DA_h[..., 2 * n:].reshape(T * B, n)   # Σ_t h_{t-1}^T δâ^n_t
-    return {'W_xh': g['W_xh'], 'W_hh': g['W_hh'], 'b_xh': g['b_h'], 'b_hh': DA_h.reshape(T * B, -1).sum(0),
-            'W_hy': g['W_hy'], 'b_y': g['b_y']}
+    return {'W_xh': g['W_xh'], 'W_hh': g['W_hh'], 'b_xh': g['b_h'],
+            'b_hh': DA_h.reshape(T * B, -1).sum(0), 'W_hy': g['W_hy'], 'b_y': g['b_y']}
 
 # %% ../nbs/08_gated.ipynb #40d1f1f0
-def torch_gated_forward(P:dict,     # parameters as torch tensors, named as in `LSTM.params` or `GRU.params`
+def torch_gated_forward(P:dict,     # tensors named as in `LSTM.params` or `GRU.params`
                         X,          # a tensor: floats (T, B, n_in) or integer token ids (T, B)
-                        state=None, # `(h0, c0)` for an LSTM, `h0` for a GRU, as tensors; zeros when omitted
+                        state=None, # `(h0, c0)` (LSTM) or `h0` (GRU) as tensors; zeros if omitted
                        )->tuple:    # `(logits, H)` like `forward`, as tensors
-    "An LSTM (when `P` has `b_h`) or a GRU (when it has `b_xh`) as a plain PyTorch loop over the time steps."
+    "An LSTM (when `P` has `b_h`) or a GRU (when it has `b_xh`) as a plain PyTorch loop."
     import torch
     lstm = 'b_h' in P
-    XW = (P['W_xh'][X] if not X.is_floating_point() else X @ P['W_xh']) + (P['b_h'] if lstm else P['b_xh'])
+    XW = P['W_xh'][X] if not X.is_floating_point() else X @ P['W_xh']
+    XW = XW + (P['b_h'] if lstm else P['b_xh'])                                    # (T, B, kH)
     zero = torch.zeros(XW.shape[1], P['W_hh'].shape[0], dtype=XW.dtype, device=XW.device)
     if lstm: h, c = (zero, zero) if state is None else state
     else: h = zero if state is None else state
@@ -339,22 +349,23 @@ def torch_gated_forward(P:dict,     # parameters as torch tensors, named as in `
     H = torch.stack(hs)                                                              # (T, B, H)
     return H @ P['W_hy'] + P['b_y'], H
 
-def torch_gated_loss_and_grads(model,      # an `LSTM` or a `GRU`; its parameters are copied into tensors
+def torch_gated_loss_and_grads(model,      # an `LSTM` or a `GRU`; its parameters are copied
                                X,          # inputs: floats (T, B, n_in) or token ids (T, B)
                                targets,    # class ids (T, B)
                                state=None, # the initial state, as for `model.loss_and_grads`
                                mask=None,  # booleans (T, B): the positions the loss counts
                               )->tuple:    # `(loss, grads, logits)` as NumPy, by `torch.autograd`
-    "`model.loss_and_grads` computed by `torch_gated_forward` and `torch.autograd`: a reference for checks."
+    "`model.loss_and_grads` by `torch_gated_forward` and `torch.autograd`: a reference for checks."
     import torch, torch.nn.functional as F
     P = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
     X = torch.as_tensor(np.asarray(X))
     X = X.to(P['W_xh'].dtype) if X.is_floating_point() else X.long()
     as_t = lambda s: torch.as_tensor(np.asarray(s), dtype=P['W_xh'].dtype)
-    if state is not None: state = tuple(map(as_t, state)) if isinstance(state, (tuple, list)) else as_t(state)
+    if isinstance(state, (tuple, list)): state = tuple(map(as_t, state))
+    elif state is not None: state = as_t(state)
     logits, H = torch_gated_forward(P, X, state)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    if mask is not None: y = y.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)   # ignore_index
+    if mask is not None: y = y.masked_fill(~torch.as_tensor(np.asarray(mask)), -100)  # ignore_index
     loss = F.cross_entropy(logits.reshape(-1, model.n_out), y.reshape(-1), ignore_index=-100)
     loss.backward()
     return loss.item(), {k: v.grad.numpy() for k, v in P.items()}, logits.detach().numpy()
@@ -400,8 +411,8 @@ def state_grads(model,       # an `RNN`, `LSTM` or `GRU`
         back = model._backward(state, H, cache, dH)
         return {k: back[d] for k, d in (('h', 'dH'), ('c', 'dC')) if d in back}
     W_hh = model.params['W_hh']
-    DA = _backward(W_hh, H, dH.copy())                                   # chapter 3: δa_t for every t
-    dH[:-1] += DA[1:] @ W_hh.T                                           # δh_t = δy_t W_hy^T + δa_{t+1} W_hh^T
+    DA = _backward(W_hh, H, dH.copy())                                 # chapter 3: δa_t for every t
+    dH[:-1] += DA[1:] @ W_hh.T                                # δh_t = δy_t W_hy^T + δa_{t+1} W_hh^T
     return {'h': dH}
 
 # %% ../nbs/08_gated.ipynb #80cb11eb
@@ -428,7 +439,7 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
                  clip:float=1.0,    # global gradient-norm clipping (chapter 4)
                  seed:int=0,        # seeds the weights and the batches
                  K:int=4, D:int=4,  # signal and distractor tokens
-                )->dict:            # cell, T, seed, accuracy on 1000 fresh sequences, losses, the model
+                )->dict:        # cell, T, seed, accuracy on 1000 fresh sequences, losses, the model
     "Train one cell on the recall task with Adam and clipping, then measure its accuracy."
     rng = np.random.default_rng(seed)
     m = CELLS[cell](K + D, n_hidden, K, seed=seed)
@@ -440,3 +451,130 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
     X, Y, _ = recall_batch(np.random.default_rng(10_000 + seed), T, 1000, K, D)
     accuracy = float((m.forward(X)[0][-1].argmax(-1) == Y[-1]).mean())
     return dict(cell=cell, T=T, seed=seed, accuracy=accuracy, losses=losses, model=m)
+
+# %% ../nbs/08_gated.ipynb #c6403178
+def recall_sweep(Ts=(10, 25, 50, 100), # sequence lengths
+                 seeds=(0, 1),         # one run per seed, cell and T
+                 steps:int=500,        # Adam steps per run, the same for every cell
+                 path=None,            # write the result here as JSON, updated after every run
+                 log=print,            # where progress lines go
+                )->dict:               # date, CPU, settings, and one row per run
+    "Train every cell on the recall task at every `T` and seed with one budget; record accuracies."
+    import time
+    from .bench import cpu_name
+    res = dict(date=datetime.date.today().isoformat(), cpu=cpu_name(), steps=steps, n_hidden=32,
+               batch=32, lr=1e-2, clip=1.0, K=4, D=4, rows=[])
+    for T in Ts:
+        for seed in seeds:
+            for cell in CELLS:
+                t0 = time.perf_counter()
+                r = train_recall(cell, T, steps, seed=seed)
+                row = dict(cell=cell, T=T, seed=seed, accuracy=r['accuracy'],
+                           seconds=time.perf_counter() - t0, final_loss=float(np.mean(r['losses'][-50:])))
+                res['rows'].append(row)
+                log(f"{cell} T={T} seed={seed}: accuracy {row['accuracy']:.3f} ({row['seconds']:.0f} s)")
+                if path: Path(path).write_text(json.dumps(res, indent=1) + '\n')
+    return res
+
+def plot_recall(res:dict, ax=None):
+    "Accuracy against T for each cell: one dot per seed, a line through the means, chance dashed."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6.5, 4.2), layout='constrained')
+    colors = {'rnn': '#6b7280', 'lstm': '#2563eb', 'gru': '#dc2626'}
+    Ts = sorted({r['T'] for r in res['rows']})
+    for k, (cell, c) in enumerate(colors.items()):
+        rows = [r for r in res['rows'] if r['cell'] == cell]
+        jitter = 1 + 0.03 * (k - 1)                      # side by side on the log axis
+        ax.plot([r['T'] * jitter for r in rows], [r['accuracy'] for r in rows], 'o', color=c,
+                alpha=0.6, ms=5)
+        means = [np.mean([r['accuracy'] for r in rows if r['T'] == T]) for T in Ts]
+        ax.plot(Ts, means, '-', color=c, lw=2, label=cell.upper())
+    ax.axhline(1 / res['K'], color='k', ls=':', lw=1, label='chance')
+    ax.set_xscale('log'); ax.set_xticks(Ts, [str(T) for T in Ts]); ax.minorticks_off()
+    ax.set_xlabel('distance $T$ (the signal at $t = 1$, its recall at $t = T$)')
+    ax.set_ylabel('accuracy on 1000 fresh sequences')
+    ax.set_ylim(0, 1.05); ax.grid(True, alpha=0.3); ax.legend(fontsize=9)
+    ax.set_title(f"n_h = {res['n_hidden']}, {res['steps']} Adam steps of {res['batch']} — "
+                 f"{res['cpu']}, {res['date']}", fontsize=9)
+    return ax
+
+# %% ../nbs/08_gated.ipynb #5375bf10
+def _gated_flops(cell:str, T:int, B:int, n_in:int, n_hidden:int, n_out:int, ids:bool)->int:
+    "Matrix-product FLOPs (sum of 2mnk) of `cell`'s forward and backward pass with the readout."
+    N, H, k = T * B, n_hidden, 4 if cell == 'lstm' else 3
+    x = 0 if ids else 2 * 2 * N * n_in * k * H         # input projection and dW_xh
+    extra = 2 * N * H * H if cell == 'gru' else 0      # the n block of dW_hh, computed twice
+    return x + 3 * 2 * N * H * k * H - 2 * B * k * H * H + extra + 3 * 2 * N * H * n_out
+
+def _torch_problem(cell, T, B, n_in, n_h, n_out, ids):
+    "A float32 model, its `_torch_twin`, data for both, and the PyTorch step to time."
+    import torch, torch.nn.functional as F
+    rng = np.random.default_rng(0)
+    m = CELLS[cell](n_in, n_h, n_out)
+    X = rng.integers(0, n_in, (T, B)) if ids else rng.standard_normal((T, B, n_in)).astype(np.float32)
+    Y = rng.integers(0, n_out, (T, B))
+    rnn, head = _torch_twin(m)
+    Xt = F.one_hot(torch.as_tensor(X), n_in).float() if ids else torch.as_tensor(X)   # once, untimed
+    Yt = torch.as_tensor(Y).reshape(-1)
+    def torch_step():
+        rnn.zero_grad(set_to_none=True); head.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(head(rnn(Xt)[0]).reshape(len(Yt), -1), Yt)
+        loss.backward()
+        return loss
+    return m, X, Y, rnn, head, torch_step
+
+def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; appendix A's if omitted
+                rounds:int=5,      # paired rounds per size and cell
+                threads:int=2,     # threads for NumPy's BLAS and for PyTorch
+                budget:float=0.3,  # seconds of timed calls per segment
+                path=None,         # write the result here as JSON
+                log=print,         # where progress lines go
+               )->dict:            # machine, peak, one row per cell and size
+    "Time `loss_and_grads` against `nn.LSTM`/`nn.GRU` + `nn.Linear` + cross-entropy, oneDNN on and off."
+    import torch
+    from threadpoolctl import threadpool_limits
+    from .bench import SIZES, _segment, matmul_peak, machine
+    torch.set_num_threads(threads)
+    rows = []
+    with threadpool_limits(limits=threads, user_api='blas'):
+        peak = matmul_peak()
+        for cell in ('lstm', 'gru'):
+            for size in (SIZES if sizes is None else sizes):
+                m, X, Y, rnn, head, torch_step = _torch_problem(cell, *size)
+                loss, g, _ = m.loss_and_grads(X, Y)
+                errs = [abs(torch_step().item() - loss) / loss]
+                errs += [rel_error(g[k], v) for k, v in _twin_grads(m, rnn, head).items()]
+                if max(errs) > 1e-3: raise AssertionError(f"{cell} at {size}: {max(errs):.1e}")
+                ours, theirs, off = [], [], []
+                for _ in range(rounds):
+                    ours.append(_segment(lambda: m.loss_and_grads(X, Y), budget))
+                    theirs.append(_segment(torch_step, budget))
+                    with torch.backends.mkldnn.flags(enabled=False):
+                        off.append(_segment(torch_step, budget))
+                ours, theirs, off = map(np.array, (ours, theirs, off))
+                r = ours / theirs
+                row = dict(cell=cell, size=list(size[:5]), ids=size[5], agreement=max(errs),
+                           rnnlit_ms=1e3 * np.median(ours), torch_ms=1e3 * np.median(theirs),
+                           torch_no_onednn_ms=1e3 * np.median(off), ratio=np.median(r), ratio_min=r.min(),
+                           ratio_max=r.max(), ratio_no_onednn=np.median(ours / off),
+                           peak_pct=_gated_flops(cell, *size) / np.median(ours) / 1e7 / peak['numpy'])
+                rows.append({k: float(v) if isinstance(v, np.floating) else v for k, v in row.items()})
+                log(f"{cell} {tuple(size[:5])}: rnnlit/torch {row['ratio']:.2f} "
+                    f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f}), "
+                    f"without oneDNN {row['ratio_no_onednn']:.2f}")
+    res = dict(date=datetime.date.today().isoformat(), machine=machine(), threads=threads,
+               rounds=rounds, peak_gflops=peak, rows=rows)
+    if path: Path(path).write_text(json.dumps(res, indent=1) + '\n')
+    return res
+
+def bench_gated_table(res:dict)->str:   # a result of `bench_gated`
+    "A markdown table of a `bench_gated` result."
+    lines = ['| cell | (T, B, n_in, n_h, n_out) | rnnlit ms | torch ms | rnnlit / torch (min-max) '
+             '| torch, oneDNN off, ms | rnnlit / that | % of GEMM peak |', '|---' * 8 + '|']
+    for r in res['rows']:
+        size = f"{tuple(r['size'])}{' ids' if r['ids'] else ''}"
+        lines.append(f"| {r['cell'].upper()} | {size} | {r['rnnlit_ms']:.2f} | {r['torch_ms']:.2f} "
+                     f"| {r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) "
+                     f"| {r['torch_no_onednn_ms']:.2f} | {r['ratio_no_onednn']:.2f} "
+                     f"| {r['peak_pct']:.0f} |")
+    return '\n'.join(lines)
