@@ -27,25 +27,28 @@ def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
     if ax is None: _, ax = plt.subplots(figsize=(8.4, 4.2))
     ax.plot([0.0, 2.0], [0.82, 0.82], color='#b45309', lw=3, zorder=1)          # the conveyor belt
     ax.text(0.0, 0.87, '$c_{t-1}$', fontsize=12); ax.text(1.92, 0.87, '$c_t$', fontsize=12)
-    ops = {'x': (0.55, 0.82), '+': (1.05, 0.82), 'o': (1.62, 0.30)}
+    ops = {'x': (0.52, 0.82), '+': (1.00, 0.82), 'o': (1.62, 0.30)}
     for sym, (x, y) in ops.items():
         ax.add_patch(plt.Circle((x, y), 0.045, fc='white', ec='#374151', lw=1.4, zorder=3))
         ax.text(x, y, r'$\odot$' if sym in 'xo' else '$+$', ha='center', va='center', fontsize=13,
                 zorder=4)
-    gates = {'$f_t = \\sigma$': 0.55, '$i_t = \\sigma$': 0.83, '$g_t = \\tanh$': 1.11,
-             '$o_t = \\sigma$': 1.39}
-    for text, x in gates.items(): _node(ax, (x, 0.30), text, 'hidden', w=0.22, h=0.11)
+    gates = {'$f_t$': (0.52, r'$\sigma$'), '$i_t$': (0.80, r'$\sigma$'), '$g_t$': (1.08, r'$\tanh$'),
+             '$o_t$': (1.36, r'$\sigma$')}
+    for text, (x, fn) in gates.items():
+        _node(ax, (x, 0.30), text, 'hidden', w=0.16, h=0.11)
+        ax.text(x + 0.09, 0.21, fn, fontsize=10, color='#4b5563')       # the gate's non-linearity
+    gates = {k: x for k, (x, _) in gates.items()}
     _node(ax, (0.12, 0.02), '$[x_t,\\ h_{t-1}]$', 'input', w=0.30, h=0.09)
-    ax.plot([0.12, 1.39], [0.16, 0.16], color='#374151', lw=1.2, zorder=1)  # inputs to all gates
+    ax.plot([0.12, 1.36], [0.16, 0.16], color='#374151', lw=1.2, zorder=1)  # inputs to all gates
     for x in gates.values(): _edge(ax, (x, 0.16), (x, 0.245))
     ax.plot([0.12, 0.12], [0.085, 0.16], color='#374151', lw=1.2)
-    _edge(ax, (0.55, 0.355), (0.55, 0.775), '$f_t$', label_xy=(0.57, 0.60))      # f scales the belt
+    _edge(ax, (0.52, 0.355), (0.52, 0.775), '$f_t$', label_xy=(0.54, 0.60))      # f scales the belt
     _node(ax, (1.0, 0.57), r'$i_t \odot g_t$', 'hidden', w=0.22, h=0.09)
-    _edge(ax, (0.83, 0.355), (0.96, 0.525)); _edge(ax, (1.11, 0.355), (1.04, 0.525))
-    _edge(ax, (1.04, 0.615), (1.05, 0.775))                                 # ... and is added to it
+    _edge(ax, (0.80, 0.355), (0.96, 0.525)); _edge(ax, (1.08, 0.355), (1.04, 0.525))
+    _edge(ax, (1.0, 0.615), (1.0, 0.775))                                 # ... and is added to it
     _node(ax, (1.62, 0.57), r'$\tanh$', 'hidden', w=0.13, h=0.08)
     _edge(ax, (1.62, 0.82), (1.62, 0.61)); _edge(ax, (1.62, 0.53), (1.62, 0.345))
-    _edge(ax, (1.50, 0.30), (1.575, 0.30))
+    _edge(ax, (1.445, 0.30), (1.575, 0.30))
     _node(ax, (1.90, 0.30), '$h_t$', 'output', w=0.13, h=0.10)
     _edge(ax, (1.665, 0.30), (1.835, 0.30))
     ax.set_xlim(-0.05, 2.05); ax.set_ylim(-0.05, 0.95); ax.axis('off')
