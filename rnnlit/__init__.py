@@ -13,3 +13,4 @@ from .bptt import rel_error, numerical_grads, torch_loss_and_grads     # patches
 from .truncation import clip_grad_norm                                 # patches the truncated variants
 from .data import Vocab, load_text
 from .train import Trainer, sample, load_checkpoint
+from .gated import LSTM, GRU
