@@ -3,7 +3,7 @@
 nbdev's runner (tests/test_notebooks.py) skips `#| eval: false` cells and cells flagged `#| cuda`; a reader who
 presses "Run All" does not. Here nbclient runs every cell of every notebook in an ipykernel, two notebooks at a
 time, and a notebook fails if a cell raises or if the run leaves a file behind in the repository: a new or changed
-file that `git status --porcelain --untracked-files=all --ignored` shows, build caches aside. Files the runs
+file that `git status --porcelain --untracked-files=all --ignored` shows, build output and caches aside. Files the runs
 created are removed again afterwards, so that a second run starts from the same tree; changed tracked files are
 only reported. The executed copies land in `_build/kernel/` for reading.
 """
@@ -18,13 +18,15 @@ EXECUTED = ROOT/'_build'/'kernel'
 CELL_TIMEOUT = 600                    # seconds a single cell may take
 WORKERS = 2                           # notebooks run at the same time
 _CACHE_DIRS = {'__pycache__', '.ipynb_checkpoints'}
-_CACHE_TOP = ('_build/', '_docs/', '.pytest_cache/', '.hypothesis/')
+# Build output and caches, and the virtual environment the README creates in the clone (tens of thousands of
+# files to list for every snapshot): git is told not to look there at all.
+_NOT_LOOKED_AT = ('_build', '_docs', '.pytest_cache', '.hypothesis', '.venv', 'venv')
 
 
 def _entries() -> list[tuple[str, str]]:
     "(status, path) for every path `git status` reports: changed, untracked, ignored; build caches left out."
-    r = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all', '--ignored', '-z'],
-                       cwd=ROOT, capture_output=True, check=True)
+    r = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all', '--ignored', '-z', '--', '.']
+                       + [f':(exclude){d}' for d in _NOT_LOOKED_AT], cwd=ROOT, capture_output=True, check=True)
     fields, out = r.stdout.decode('utf-8', 'surrogateescape').split('\0'), []
     i = 0
     while i < len(fields):
@@ -32,8 +34,7 @@ def _entries() -> list[tuple[str, str]]:
         if len(f) < 4: continue
         status, path = f[:2], f[3:]
         if status[0] in 'RC': i += 1                                 # a rename carries its old path next
-        parts = Path(path).parts
-        if _CACHE_DIRS & set(parts) or path.startswith(_CACHE_TOP): continue
+        if _CACHE_DIRS & set(Path(path).parts): continue
         out.append((status, path))
     return out
 
