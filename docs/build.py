@@ -245,8 +245,20 @@ def build(workers: int = 2) -> Path:
 
 
 # --- README -----------------------------------------------------------------------------------------------
+def _texts(outputs: list) -> list[str]:
+    "The text of each output, consecutive pieces of one stream joined (a kernel may send a print in pieces)."
+    texts, last = [], None
+    for o in outputs:
+        stream = o.get('name') if o.get('output_type') == 'stream' else None
+        if stream and stream == last: texts[-1] += _output_markdown(o)
+        else: texts.append(_output_markdown(o))
+        last = stream
+    return texts
+
+
 def make_readme(nb_path: Path = NBS/'index.ipynb') -> str:
-    "GitHub markdown for `nb_path` with its saved outputs: the README. Hidden and exported cells are left out."
+    """GitHub markdown for `nb_path` with its saved outputs: the README. Hidden and exported cells are left out;
+    the output of an `output: asis` cell is markdown and is written as it is."""
     nb = json.loads(nb_path.read_text())
     parts = [f"<!-- Generated from nbs/{nb_path.name} by `python docs/build.py --readme`; edit the notebook, not this file. -->"]
     for c in nb['cells']:
@@ -257,9 +269,8 @@ def make_readme(nb_path: Path = NBS/'index.ipynb') -> str:
         if {'hide', 'export', 'exporti', 'default_exp'} & set(d) or d.get('include') == 'false': continue
         if d.get('echo') != 'false' and code.strip(): parts.append(f"```python\n{code.strip()}\n```")
         if d.get('output') == 'false': continue
-        for o in c.get('outputs', []):
-            text = _output_markdown(o).rstrip()
-            if text: parts.append(f"```\n{text}\n```")
+        for text in map(str.rstrip, _texts(c.get('outputs', []))):
+            if text: parts.append(text if d.get('output') == 'asis' else f"```\n{text}\n```")
     return '\n\n'.join(parts) + '\n'
 
 
