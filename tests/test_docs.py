@@ -34,6 +34,7 @@ def chapter_pages(): return [p.stem + '.html' for p in docs_build.notebooks()]
 def test_every_notebook_is_a_page_in_sidebar_order(site):
     index = (site/'index.html').read_text()
     for page in chapter_pages(): assert (site/page).exists(), page
+    for nb in docs_build.solutions(): assert (site/'solutions'/(nb.stem + '.html')).exists(), nb.name
     chapters = [p for p in chapter_pages() if p != 'index.html']
     positions = [index.find(f'href="{p}"') for p in chapters]
     assert all(i >= 0 for i in positions) and positions == sorted(positions), (chapters, positions)
@@ -143,7 +144,7 @@ _OVERFLOW = """() => {
 
 # The sidebar's entries (file name, text) in order, the page's own file name, and its H1 without the anchor.
 _NAV = """() => {
-  const file = u => new URL(u).pathname.split('/').pop() || 'index.html';
+  const file = u => new URL(u).pathname.replace(/^\/+/, '').replace(/(^|\/)$/, '$1index.html');
   const links = Array.from(document.querySelectorAll('nav.bd-docs-nav a.reference'))
     .map(a => [file(a.href), a.innerText.trim().replace(/\\s+/g, ' ')]);
   const h = document.querySelector('article.bd-article h1, main h1, h1');
@@ -187,8 +188,9 @@ def check_page(ctx, url, shot=None, min_math=0, sidebar=None) -> list[str]:
 
 
 def reading_order() -> list[str]:
-    "The sidebar the site must have: the home page, then every other notebook in file order."
-    return ['index.html'] + [p for p in chapter_pages() if p != 'index.html']
+    "The sidebar the site must have: the home page, every other notebook in file order, then the solutions."
+    return (['index.html'] + [p for p in chapter_pages() if p != 'index.html']
+            + [f'solutions/{p.stem}.html' for p in docs_build.solutions()])
 
 
 @pytest.mark.browser
@@ -196,10 +198,12 @@ def test_every_page_in_the_browser(site, served, browser):
     "Every page at 1440x900: clean, code and tables fit, sidebar in reading order; a full-page screenshot each."
     SHOTS.mkdir(parents=True, exist_ok=True)
     report, order = {}, reading_order()
-    for p in sorted(site.glob('*.html')):
-        problems = check_page(browser, f'{served}/{p.name}', SHOTS/(p.stem + '.png'),
-                              min_math=20 if p.stem == '01_cell' else 0, sidebar=order if p.name in order else None)
-        if problems: report[p.name] = problems
+    for p in sorted(site.glob('*.html')) + sorted(site.glob('solutions/*.html')):
+        name = p.relative_to(site).as_posix()
+        problems = check_page(browser, f'{served}/{name}', SHOTS/(name[:-5].replace('/', '-') + '.png'),
+                              min_math=20 if name == '01_cell.html' else 0,
+                              sidebar=order if name in order else None)
+        if problems: report[name] = problems
     assert not report, '\n'.join(f'{k}:\n  ' + '\n  '.join(v) for k, v in report.items())
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, docs_build
 
-NOTEBOOKS = docs_build.notebooks()
+NOTEBOOKS = docs_build.all_notebooks()
+key = lambda nb: str(docs_build.rel(nb))     # 'solutions/01_cell.ipynb': names repeat across folders
 EXECUTED = ROOT/'_build'/'kernel'
 CELL_TIMEOUT = 600                    # seconds a single cell may take
 WORKERS = 2                           # notebooks run at the same time
@@ -66,8 +67,8 @@ def run_notebook(nb: Path) -> str | None:
     try: client.execute(env=env); return None
     except Exception as e: return re.sub(r'\x1b\[[0-9;]*m', '', f'{type(e).__name__}: {e}')[-6000:]   # no colours
     finally:
-        EXECUTED.mkdir(parents=True, exist_ok=True)
-        nbformat.write(book, EXECUTED/nb.name)
+        (EXECUTED/docs_build.rel(nb)).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(book, EXECUTED/docs_build.rel(nb))
 
 
 def _remove_new_files(start: dict, end: dict):
@@ -84,18 +85,18 @@ def _remove_new_files(start: dict, end: dict):
 @pytest.fixture(scope='module')
 def kernel_runs(request) -> dict:
     "{notebook name: (error or None, files left behind, notebooks that ran alongside, seconds)} for the selected ones."
-    selected = {it.callspec.params['nb'].name for it in request.session.items
+    selected = {key(it.callspec.params['nb']) for it in request.session.items
                 if getattr(it, 'originalname', '') == 'test_notebook_under_a_real_kernel'}
-    nbs = [nb for nb in NOTEBOOKS if nb.name in selected]
+    nbs = [nb for nb in NOTEBOOKS if key(nb) in selected]
     lock, running, out = threading.Lock(), set(), {}
     start = tree_state()
     def one(nb):
-        with lock: before = tree_state(); running.add(nb.name); seen = set(running)
+        with lock: before = tree_state(); running.add(key(nb)); seen = set(running)
         t = time.time()
         err = run_notebook(nb)
         with lock:
-            after = tree_state(); running.discard(nb.name); seen |= running
-            out[nb.name] = (err, changed(before, after), sorted(seen - {nb.name}), time.time() - t)
+            after = tree_state(); running.discard(key(nb)); seen |= running
+            out[key(nb)] = (err, changed(before, after), sorted(seen - {key(nb)}), time.time() - t)
     t = time.time()
     try:
         with ThreadPoolExecutor(WORKERS) as ex: list(ex.map(one, nbs))
@@ -107,14 +108,14 @@ def kernel_runs(request) -> dict:
     return out
 
 
-@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[key(p) for p in NOTEBOOKS])
 def test_notebook_under_a_real_kernel(kernel_runs, nb):
-    err, left, alongside, seconds = kernel_runs[nb.name]
-    assert err is None, f'{nb.name} raised under a real kernel ("Run All"):\n{err}'
+    err, left, alongside, seconds = kernel_runs[key(nb)]
+    assert err is None, f'{key(nb)} raised under a real kernel ("Run All"):\n{err}'
     # Two notebooks run at once: a file that appeared while another one ran may be the other one's.
     shared = {f: [k for k in alongside if f in kernel_runs.get(k, (None, []))[1]] for f in left}
     said = [f + (f' (or {" / ".join(o)}, which ran alongside, wrote it)' if o else '') for f, o in shared.items()]
-    assert not left, f'{nb.name} left files behind in the repository: {", ".join(said)}'
+    assert not left, f'{key(nb)} left files behind in the repository: {", ".join(said)}'
 
 
 def test_tree_state_sees_new_changed_and_ignored_files(tmp_path):
