@@ -180,6 +180,8 @@ def local_links(md: str, pages: dict, base: str, prefix: str = '') -> str:
     after `prefix`, e.g. `../` from a page one folder down); in code, plain names."""
     link = re.compile(r'\[(`[^`\]]+`)\]\(' + re.escape(base) + r'([\w.]+)\.html(?:#([^)\s]*))?\)')
     def fix(m):
+        if any(part.startswith('_') for part in m.group(1).strip('`').split('.')):
+            return m.group(1)            # a private helper has no API entry to link to: just the name
         page = pages.get(m.group(2), m.group(2))
         anchor = re.sub(r'[^\w-]', '', (m.group(3) or '').lower())     # the heading ids myst makes (GitHub style)
         return f"[{m.group(1)}]({prefix}{page}.ipynb{'#' + anchor if anchor else ''})"      # myst resolves and checks it
