@@ -85,7 +85,7 @@ def _exec_one_inprocess(nb: Path, dest: Path, flags: str = ''):
         out = read_nb(nb)
         for orig, done in zip([c for c in out.cells if c.cell_type == 'code'], [c for c in ran.cells if c.cell_type == 'code']):
             orig['outputs'], orig['execution_count'] = done.get('outputs', []), done.get('execution_count')
-        out.metadata['rnnlit_fingerprint'] = _fingerprint(nb)
+        if ok: out.metadata['rnnlit_fingerprint'] = _fingerprint(nb)    # a failed run is never reused
         write_nb(out, dest)
     return ok
 
