@@ -67,6 +67,13 @@ def test_links_to_nbdevs_site_become_links_to_our_pages():
                             '[`RNN._grads_with`](https://example.org/lib/bptt.html#rnn._grads_with)',
                             {'unroll': '02_unroll', 'bptt': '03_bptt'}, base)
     assert private == '`_recur` and `RNN._grads_with`'               # no API entry: the name alone
+    ids = {'06_train': {'trainer', 'trainersave'}}
+    method = b.local_links('[`Trainer.fit`](https://example.org/lib/train.html#trainer.fit), '
+                           '[`Trainer.save`](https://example.org/lib/train.html#trainer.save), '
+                           '[`race`](https://example.org/lib/train.html#race)', {'train': '06_train'}, base,
+                           anchors=ids)
+    assert method == ('[`Trainer.fit`](06_train.ipynb#trainer), [`Trainer.save`](06_train.ipynb#trainersave), '
+                      '[`race`](06_train.ipynb)')                   # the class's entry, its own, the page
 
 
 def test_module_pages_come_from_default_exp():
