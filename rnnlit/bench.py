@@ -47,7 +47,7 @@ def machine()->dict:
                 torch=torch.__version__, python=platform.python_version(),
                 torch_blas='MKL' if torch.backends.mkl.is_available() else 'other')
 
-def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
+def bench_cpu(sizes=None,         # (T, B, n_in, n_hidden, n_out, ids) tuples; `SIZES` when None
               rounds:int=7,       # paired rounds per size
               threads:int=2,      # threads for both NumPy's BLAS and PyTorch
               budget:float=0.3,   # seconds of timed calls per segment
@@ -60,7 +60,7 @@ def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
     with threadpool_limits(limits=threads, user_api='blas'):
         peak = matmul_peak()
         rows = []
-        for size in sizes:
+        for size in SIZES if sizes is None else sizes:
             p = timing_problem(*size, tol=1e-4)                   # chapter 7: built and checked
             m = to_torch(p.rnn)
             ours, theirs = [], []
