@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS, BUILD, OUT = ROOT/'nbs', ROOT/'_build', ROOT/'_docs'
 
 
+# The notebooks run two at a time on two cores: one BLAS and OpenMP thread each, or the libraries' spinning
+# worker threads fight over the cores and a notebook runs many times slower.
+ONE_THREAD = {k: '1' for k in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+
+
 def notebooks() -> list[Path]:
     "The book's notebooks: `nbs/*.ipynb` not starting with `_` or `.`, in sidebar order."
     return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
@@ -60,7 +65,7 @@ def execute_one(nb: Path, dest: Path, flags: str = '') -> tuple[bool, float, str
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, str(Path(__file__)), '--exec-one', str(nb), str(dest)] + (['--flags', flags] if flags else [])
     t = time.time()
-    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **ONE_THREAD})
     return r.returncode == 0, time.time() - t, (r.stderr + r.stdout)[-20000:]
 
 

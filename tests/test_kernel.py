@@ -64,6 +64,7 @@ def run_notebook(nb: Path) -> str | None:
     client = NotebookClient(book, timeout=CELL_TIMEOUT, kernel_name='python3',
                             resources={'metadata': {'path': str(nb.parent)}})
     env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}     # JupyterLab's inline plots
+    env.update(docs_build.ONE_THREAD)                                     # two notebooks at a time
     try: client.execute(env=env); return None
     except Exception as e: return re.sub(r'\x1b\[[0-9;]*m', '', f'{type(e).__name__}: {e}')[-6000:]   # no colours
     finally:
