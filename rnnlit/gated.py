@@ -536,7 +536,8 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
     "Time `loss_and_grads` against `nn.LSTM`/`nn.GRU` + `nn.Linear` + cross-entropy, oneDNN on and off."
     import torch
     from threadpoolctl import threadpool_limits
-    from .bench import SIZES, _segment, matmul_peak, machine
+    from .bench import SIZES, matmul_peak, machine
+    from .torch_rnn import time_call            # chapter 6's timer: pause, warm-up, median
     torch.set_num_threads(threads)
     rows = []
     with threadpool_limits(limits=threads, user_api='blas'):
@@ -550,10 +551,10 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
                 if max(errs) > 1e-3: raise AssertionError(f"{cell} at {size}: {max(errs):.1e}")
                 ours, theirs, off = [], [], []
                 for _ in range(rounds):
-                    ours.append(_segment(lambda: m.loss_and_grads(X, Y), budget))
-                    theirs.append(_segment(torch_step, budget))
+                    ours.append(time_call(lambda: m.loss_and_grads(X, Y), min_time=budget))
+                    theirs.append(time_call(torch_step, min_time=budget))
                     with torch.backends.mkldnn.flags(enabled=False):
-                        off.append(_segment(torch_step, budget))
+                        off.append(time_call(torch_step, min_time=budget))
                 ours, theirs, off = map(np.array, (ours, theirs, off))
                 r = ours / theirs
                 row = dict(cell=cell, size=list(size[:5]), ids=size[5], agreement=max(errs),

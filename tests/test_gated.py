@@ -190,3 +190,13 @@ def test_import_without_torch():
             "print(LSTM(3, 4, 2).loss(np.zeros((5, 2), int), np.zeros((5, 2), int))[0] > 0)")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'True'
+
+
+def test_bench_gated_runs_short():
+    "The benchmark's machinery at a tiny size, one round: agreement checked, chapter 6's timer, every column."
+    from rnnlit.gated import bench_gated, bench_gated_table
+    res = bench_gated(sizes=[(4, 2, 6, 5, 6, True)], rounds=1, budget=0.01, log=lambda s: None)
+    assert [r['cell'] for r in res['rows']] == ['lstm', 'gru']
+    for r in res['rows']:
+        assert r['agreement'] < 1e-3 and r['ratio'] > 0 and r['torch_no_onednn_ms'] > 0
+    assert bench_gated_table(res).count('\n') == 3
