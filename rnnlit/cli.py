@@ -59,6 +59,9 @@ def parser()->argparse.ArgumentParser:
                     "nn.RNN (cuDNN on CUDA), with plots. Every implementation is checked against "
                     "the others before it is timed. Needs PyTorch.")
     b.add_argument('--device', choices=['cpu', 'cuda'], help="run chapter 7's sweep on this device")
+    b.add_argument('--cell', choices=['rnn', 'lstm', 'gru'], default='rnn',
+                   help="the cell timed on the CPU: lstm and gru run chapter 8's comparison with "
+                        "nn.LSTM / nn.GRU, oneDNN on and off (default: rnn)")
     b.add_argument('--rounds', type=_positive, default=7,
                    help='paired timing rounds per size (default: 7)')
     b.add_argument('--threads', type=_positive, default=2,
@@ -306,13 +309,30 @@ def _training_race(args):
     return 0
 
 def _bench(args):
+    if args.cell != 'rnn' and (args.training or args.device):
+        raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
+                         "it does not combine with --device or --training")
     if args.training: return _training_race(args)
     if args.device: return _sweep(args)
+    if args.cell != 'rnn': return _bench_gated(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table
     res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads,
                     budget=args.budget, log=lambda s: print(s, flush=True))
     res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1))
+        print(f'wrote {args.out}')
+    return 0
+
+def _bench_gated(args):
+    from rnnlit.bench import SIZES
+    from rnnlit.gated import bench_gated, bench_gated_table
+    res = bench_gated(args.size or SIZES, rounds=args.rounds, threads=args.threads,
+                      budget=args.budget, cells=(args.cell,), log=lambda s: print(s, flush=True))
+    res['command'] = _command_line() or f'rnnlit bench --cell {args.cell}'
+    print(bench_gated_table(res))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1))

@@ -169,3 +169,10 @@ def test_sweep_plot_fits_the_page_and_can_be_read(cuda, tmp_path):
     sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
     assert sizes and min(sizes) >= 9, sorted(set(sizes))
     plt.close(fig)
+
+
+def test_one_interface_refuses_unknown_cells():
+    "TorchRNN names the cells it knows; to_torch refuses a model that is not one of rnnlit's cells."
+    with pytest.raises(ValueError, match=r"`cell`: expected one of 'rnn', 'lstm', 'gru'; got 'tanh'"):
+        TorchRNN(3, 4, 2, cell='tanh')
+    with pytest.raises(TypeError, match=r"`model`: expected an RNN, LSTM or GRU; got dict"): to_torch({})
