@@ -27,8 +27,23 @@ NBS, BUILD, OUT = ROOT/'nbs', ROOT/'_build', ROOT/'_docs'
 
 
 def notebooks() -> list[Path]:
-    "The notebooks nbdev treats as the project's: `nbs/*.ipynb` not starting with `_` or `.`, in sidebar order."
+    "The book's notebooks: `nbs/*.ipynb` not starting with `_` or `.`, in sidebar order."
     return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
+
+
+def solutions() -> list[Path]:
+    "The worked solutions of the exercises, `nbs/solutions/*.ipynb`: the site's last part, in chapter order."
+    return sorted(p for p in (NBS/'solutions').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+
+
+def all_notebooks() -> list[Path]:
+    "Every notebook the tests run and the site shows: the book, then the solutions."
+    return notebooks() + solutions()
+
+
+def rel(nb: Path) -> Path:
+    "`nb`'s path inside `nbs/` (`01_cell.ipynb`, `solutions/01_cell.ipynb`): its name in every build folder."
+    return nb.resolve().relative_to(NBS)
 
 
 # --- 1. execute -------------------------------------------------------------------------------------------
@@ -76,13 +91,13 @@ def _exec_one_inprocess(nb: Path, dest: Path, flags: str = ''):
 
 
 def execute(nbs: list[Path] | None = None, dest: Path = BUILD/'exec', workers: int = 2) -> dict:
-    "Execute `nbs` (default: all) into `dest`, reusing fresh copies. Returns {name: (ok, seconds, error)}."
-    nbs = notebooks() if nbs is None else nbs
+    "Execute `nbs` (default: all) into `dest`, reusing fresh copies. Returns {path in nbs/: (ok, seconds, error)}."
+    nbs = all_notebooks() if nbs is None else nbs
     def run(nb):
-        d = dest/nb.name
+        d = dest/rel(nb)
         if d.exists() and json.loads(d.read_text()).get('metadata', {}).get('rnnlit_fingerprint') == _fingerprint(nb):
-            return nb.name, (True, 0.0, '')
-        return nb.name, execute_one(nb, d)
+            return str(rel(nb)), (True, 0.0, '')
+        return str(rel(nb)), execute_one(nb, d)
     with ThreadPoolExecutor(workers) as ex: return dict(ex.map(run, nbs))
 
 
@@ -94,10 +109,12 @@ def process(src: Path = BUILD/'exec', dest: Path = BUILD/'proc'):
     code = ("import sys; from pathlib import Path; import nbdev.serve_drv as d; from nbdev.processors import FilterDefaults;"
             "d.main((Path(sys.argv[1]), Path(sys.argv[2]), FilterDefaults))")
     def run(nb):
-        r = subprocess.run([sys.executable, '-c', code, str(nb), str(dest/nb.name)], capture_output=True, text=True,
+        out = dest/nb.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([sys.executable, '-c', code, str(nb), str(out)], capture_output=True, text=True,
                            cwd=ROOT, env={**os.environ, 'MPLBACKEND': 'Agg'})
         if r.returncode: raise RuntimeError(f"nbdev processing failed for {nb.name}:\n{r.stderr[-5000:]}")
-    with ThreadPoolExecutor(2) as ex: list(ex.map(run, sorted(src.glob('*.ipynb'))))
+    with ThreadPoolExecutor(2) as ex: list(ex.map(run, sorted(src.rglob('*.ipynb'))))
 
 
 # --- 3. the adapter: nbdev/Quarto cells -> myst-nb ---------------------------------------------------------
@@ -158,21 +175,22 @@ def module_pages(nbs: list[Path] | None = None) -> dict:
     return out
 
 
-def local_links(md: str, pages: dict, base: str) -> str:
-    "nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `01_cell.ipynb#rnn`); in code, plain names."
+def local_links(md: str, pages: dict, base: str, prefix: str = '') -> str:
+    """nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `01_cell.ipynb#rnn`,
+    after `prefix`, e.g. `../` from a page one folder down); in code, plain names."""
     link = re.compile(r'\[(`[^`\]]+`)\]\(' + re.escape(base) + r'([\w.]+)\.html(?:#([^)\s]*))?\)')
     def fix(m):
         page = pages.get(m.group(2), m.group(2))
         anchor = re.sub(r'[^\w-]', '', (m.group(3) or '').lower())     # the heading ids myst makes (GitHub style)
-        return f"[{m.group(1)}]({page}.ipynb{'#' + anchor if anchor else ''})"      # myst resolves and checks it
+        return f"[{m.group(1)}]({prefix}{page}.ipynb{'#' + anchor if anchor else ''})"      # myst resolves and checks it
     parts = re.split(r'(^```.*?^```)', md, flags=re.MULTILINE | re.DOTALL)          # odd parts are fenced code
     return ''.join(link.sub(r'\1', p) if i % 2 else link.sub(fix, p) for i, p in enumerate(parts))
 
 
-def to_myst(nb: dict, pages: dict | None = None, base: str = '') -> dict:
+def to_myst(nb: dict, pages: dict | None = None, base: str = '', prefix: str = '') -> dict:
     "Map one nbdev-processed notebook (a dict) onto myst-nb's conventions; returns a new notebook dict."
     pages = {} if pages is None else pages
-    def markdown(text): return _md_cell(local_links(text, pages, base) if base else text)
+    def markdown(text): return _md_cell(local_links(text, pages, base, prefix) if base else text)
     cells = []
     for c in nb['cells']:
         src = ''.join(c.get('source', ''))
@@ -215,11 +233,19 @@ def adapt(src: Path = BUILD/'proc', dest: Path = BUILD/'site'):
     if dest.exists(): shutil.rmtree(dest)
     dest.mkdir(parents=True)
     pages = [p for p in sorted(src.glob('*.ipynb')) if p.name != 'index.ipynb']
+    sols = sorted((src/'solutions').glob('*.ipynb'))
     kw = dict(pages=module_pages(), base=_doc_url())
     for p in pages: (dest/p.name).write_text(json.dumps(to_myst(json.loads(p.read_text()), **kw), indent=1))
+    if sols: (dest/'solutions').mkdir()
+    for p in sols:            # one folder down: links to the chapters' pages go up one level
+        nb = to_myst(json.loads(p.read_text()), **kw, prefix='../')
+        (dest/'solutions'/p.name).write_text(json.dumps(nb, indent=1))
     index = to_myst(json.loads((src/'index.ipynb').read_text()), **kw)
     toc = '\n'.join(p.stem for p in pages)
     index['cells'].append(_md_cell(f"```{{toctree}}\n:hidden:\n:caption: Chapters\n:maxdepth: 1\n\n{toc}\n```"))
+    if sols:
+        toc = '\n'.join(f'solutions/{p.stem}' for p in sols)
+        index['cells'].append(_md_cell(f"```{{toctree}}\n:hidden:\n:caption: Solutions\n:maxdepth: 1\n\n{toc}\n```"))
     (dest/'index.ipynb').write_text(json.dumps(index, indent=1))
 
 
@@ -245,8 +271,20 @@ def build(workers: int = 2) -> Path:
 
 
 # --- README -----------------------------------------------------------------------------------------------
+def _texts(outputs: list) -> list[str]:
+    "The text of each output, consecutive pieces of one stream joined (a kernel may send a print in pieces)."
+    texts, last = [], None
+    for o in outputs:
+        stream = o.get('name') if o.get('output_type') == 'stream' else None
+        if stream and stream == last: texts[-1] += _output_markdown(o)
+        else: texts.append(_output_markdown(o))
+        last = stream
+    return texts
+
+
 def make_readme(nb_path: Path = NBS/'index.ipynb') -> str:
-    "GitHub markdown for `nb_path` with its saved outputs: the README. Hidden and exported cells are left out."
+    """GitHub markdown for `nb_path` with its saved outputs: the README. Hidden and exported cells are left out;
+    the output of an `output: asis` cell is markdown and is written as it is."""
     nb = json.loads(nb_path.read_text())
     parts = [f"<!-- Generated from nbs/{nb_path.name} by `python docs/build.py --readme`; edit the notebook, not this file. -->"]
     for c in nb['cells']:
@@ -257,9 +295,8 @@ def make_readme(nb_path: Path = NBS/'index.ipynb') -> str:
         if {'hide', 'export', 'exporti', 'default_exp'} & set(d) or d.get('include') == 'false': continue
         if d.get('echo') != 'false' and code.strip(): parts.append(f"```python\n{code.strip()}\n```")
         if d.get('output') == 'false': continue
-        for o in c.get('outputs', []):
-            text = _output_markdown(o).rstrip()
-            if text: parts.append(f"```\n{text}\n```")
+        for text in map(str.rstrip, _texts(c.get('outputs', []))):
+            if text: parts.append(text if d.get('output') == 'asis' else f"```\n{text}\n```")
     return '\n\n'.join(parts) + '\n'
 
 

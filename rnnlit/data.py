@@ -64,7 +64,7 @@ class Vocab:
         if self.level == 'char': return ''.join(toks)
         out = []
         for t in toks:
-            glue = (not out or out[-1] == '\n' or t == '\n'
+            glue = (not out or out[-1] == '\n' or t == '\n'      # a lone "'" is a word: "rock ' n"
                     or (not t[0].isalnum() and t not in ("'", self.UNK)))
             out.append(t if glue else ' ' + t)
         return ''.join(out)

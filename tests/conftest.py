@@ -1,5 +1,5 @@
 """Shared fixtures: the project root, the docs build module, and the order of the suite."""
-import importlib.util, os, sys
+import importlib.util, os, sys, time
 from pathlib import Path
 import pytest
 from hypothesis import settings
@@ -10,6 +10,7 @@ settings.register_profile('ci', derandomize=True, print_blob=True)
 if os.environ.get('CI'): settings.load_profile('ci')
 
 ROOT = Path(__file__).resolve().parent.parent
+TIME_LIMIT_S = 600    # the README: "on two cores the whole command takes under ten minutes"
 
 
 def _load_docs_build():
@@ -33,3 +34,19 @@ def pytest_collection_modifyitems(config, items):
         name = Path(str(item.fspath)).name
         return 0 if name == 'test_notebooks.py' else 2 if name == 'test_docs.py' else 1
     items.sort(key=rank)
+
+
+def pytest_sessionstart(session): session.rnnlit_started = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    "The README's bound: a session that ran every test (every file, nothing deselected) fails past the time limit."
+    seconds = time.time() - getattr(session, 'rnnlit_started', time.time())
+    files = {Path(str(item.fspath)).name for item in session.items}
+    everything = files >= {p.name for p in (ROOT/'tests').glob('test_*.py')} and session.testscollected == len(session.items)
+    if everything and seconds > TIME_LIMIT_S and not session.config.option.collectonly:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        tr = session.config.pluginmanager.get_plugin('terminalreporter')
+        msg = f'FAILED: the whole suite took {seconds:.0f}s, over the README\'s bound of {TIME_LIMIT_S}s'
+        if tr: tr.write_line(msg, red=True)
+        else: print(msg)

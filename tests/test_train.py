@@ -196,6 +196,18 @@ def test_pad_lines_masks_exactly_the_padding():
     assert (Y[~mask] == v.stoi['\n']).all() and (X[1:] == Y[:-1]).all()
 
 
+def test_by_line_word_vocabulary_comes_from_the_training_lines_only(tmp_path):
+    text = 'a b c\nb c d\nc d e\nx y a\n'
+    t = Trainer(text, level='word', by_line=True, hidden=8, batch=2, valid_frac=0.25, seed=0)
+    assert sorted(t.vocab.itos) == sorted(['<unk>', 'a', 'b', 'c', 'd', 'e', '\n'])
+    assert [t.vocab.decode(l) for l in t.valid_lines] == ['<unk> <unk> a\n']   # x, y never trained on
+    c = Trainer(text, level='char', by_line=True, hidden=8, batch=2, valid_frac=0.25, seed=0)
+    assert {'x', 'y'} <= set(c.vocab.itos)                  # characters have no <unk>: every line's
+    t.fit(3, progress=False)
+    again = Trainer.resume(t.save(tmp_path/'ck.npz'), text)   # the same vocabulary, rebuilt
+    assert again.vocab.itos == t.vocab.itos and again.step == 3
+
+
 def test_by_line_training_and_evaluation_count_real_tokens_only():
     t = Trainer(load_text('idioms'), level='word', by_line=True, hidden=16, batch=8, lr=1e-2, seed=2)
     t.fit(20, progress=False)
