@@ -15,8 +15,7 @@ from .cell import RNN, _check_x, _positive_int, _check_dtype, _glorot_uniform, _
 from .cell import _node, _edge
 from .unroll import _input_projection
 from .bptt import rel_error
-from .truncation import clip_grad_norm
-from .train import Adam
+from .train import Adam, _update
 
 # %% ../nbs/08_gated.ipynb #e0e6b084
 def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
@@ -334,14 +333,13 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
                  seed:int=0,        # seeds the weights and the batches
                  K:int=4, D:int=4,  # signal and distractor tokens
                 )->dict:        # cell, T, seed, accuracy on 1000 fresh sequences, losses, the model
-    "Train one cell on the recall task with Adam and clipping, then measure its accuracy."
+    "Train one cell on the recall task with chapter 6's `_update` (Adam, clipping); measure accuracy."
     rng = np.random.default_rng(seed)
     m = CELLS[cell](K + D, n_hidden, K, seed=seed)
     opt, losses = Adam(m.params, lr=lr), []
     for _ in range(steps):
         X, Y, mask = recall_batch(rng, T, B, K, D)
-        loss, grads, _ = m.loss_and_grads(X, Y, mask=mask)
-        clip_grad_norm(grads, clip); opt.step(grads); losses.append(loss)
+        losses.append(_update(m, opt, X, Y, None, mask, clip)[0])     # chapter 6's one step
     X, Y, _ = recall_batch(np.random.default_rng(10_000 + seed), T, 1000, K, D)
     accuracy = float((m.forward(X)[0][-1].argmax(-1) == Y[-1]).mean())
     return dict(cell=cell, T=T, seed=seed, accuracy=accuracy, losses=losses, model=m)
