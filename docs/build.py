@@ -85,7 +85,7 @@ def _exec_one_inprocess(nb: Path, dest: Path, flags: str = ''):
         out = read_nb(nb)
         for orig, done in zip([c for c in out.cells if c.cell_type == 'code'], [c for c in ran.cells if c.cell_type == 'code']):
             orig['outputs'], orig['execution_count'] = done.get('outputs', []), done.get('execution_count')
-        out.metadata['rnnlit_fingerprint'] = _fingerprint(nb)
+        if ok: out.metadata['rnnlit_fingerprint'] = _fingerprint(nb)    # a failed run is never reused
         write_nb(out, dest)
     return ok
 
@@ -175,22 +175,40 @@ def module_pages(nbs: list[Path] | None = None) -> dict:
     return out
 
 
-def local_links(md: str, pages: dict, base: str, prefix: str = '') -> str:
+def slug(heading: str) -> str:
+    "The id myst gives a heading (GitHub style): `### Trainer.fit` -> `trainerfit`."
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def anchors_of(nb: dict) -> set:
+    "The ids of every heading in a myst-ready notebook's markdown cells."
+    return {slug(m.group(1)) for c in nb['cells'] if c['cell_type'] == 'markdown'
+            for m in re.finditer(r'^#{1,6}\s+(.+?)\s*$', ''.join(c['source']), re.MULTILINE)}
+
+
+def local_links(md: str, pages: dict, base: str, prefix: str = '', anchors: dict | None = None) -> str:
     """nbdev's links to its own docs site, made links between our pages (`cell.html#rnn` -> `01_cell.ipynb#rnn`,
-    after `prefix`, e.g. `../` from a page one folder down); in code, plain names."""
+    after `prefix`, e.g. `../` from a page one folder down); in code, plain names. Given `anchors` ({page: ids}),
+    a link to a method without an entry of its own points at its class's entry, or at the page."""
     link = re.compile(r'\[(`[^`\]]+`)\]\(' + re.escape(base) + r'([\w.]+)\.html(?:#([^)\s]*))?\)')
     def fix(m):
+        if any(part.startswith('_') for part in m.group(1).strip('`').split('.')):
+            return m.group(1)            # a private helper has no API entry to link to: just the name
         page = pages.get(m.group(2), m.group(2))
         anchor = re.sub(r'[^\w-]', '', (m.group(3) or '').lower())     # the heading ids myst makes (GitHub style)
+        if anchors is not None and anchor not in anchors.get(page, ()):
+            cls = slug(m.group(1).strip('`').split('.')[0])
+            anchor = cls if cls in anchors.get(page, ()) else ''
         return f"[{m.group(1)}]({prefix}{page}.ipynb{'#' + anchor if anchor else ''})"      # myst resolves and checks it
     parts = re.split(r'(^```.*?^```)', md, flags=re.MULTILINE | re.DOTALL)          # odd parts are fenced code
     return ''.join(link.sub(r'\1', p) if i % 2 else link.sub(fix, p) for i, p in enumerate(parts))
 
 
-def to_myst(nb: dict, pages: dict | None = None, base: str = '', prefix: str = '') -> dict:
+def to_myst(nb: dict, pages: dict | None = None, base: str = '', prefix: str = '',
+            anchors: dict | None = None) -> dict:
     "Map one nbdev-processed notebook (a dict) onto myst-nb's conventions; returns a new notebook dict."
     pages = {} if pages is None else pages
-    def markdown(text): return _md_cell(local_links(text, pages, base, prefix) if base else text)
+    def markdown(text): return _md_cell(local_links(text, pages, base, prefix, anchors) if base else text)
     cells = []
     for c in nb['cells']:
         src = ''.join(c.get('source', ''))
@@ -234,7 +252,8 @@ def adapt(src: Path = BUILD/'proc', dest: Path = BUILD/'site'):
     dest.mkdir(parents=True)
     pages = [p for p in sorted(src.glob('*.ipynb')) if p.name != 'index.ipynb']
     sols = sorted((src/'solutions').glob('*.ipynb'))
-    kw = dict(pages=module_pages(), base=_doc_url())
+    anchors = {p.stem: anchors_of(to_myst(json.loads(p.read_text()))) for p in pages}   # before any link
+    kw = dict(pages=module_pages(), base=_doc_url(), anchors=anchors)
     for p in pages: (dest/p.name).write_text(json.dumps(to_myst(json.loads(p.read_text()), **kw), indent=1))
     if sols: (dest/'solutions').mkdir()
     for p in sols:            # one folder down: links to the chapters' pages go up one level

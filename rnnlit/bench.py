@@ -8,8 +8,8 @@ __all__ = ['bptt_flops', 'matmul_peak', 'machine', 'bench_cpu', 'bench_table', '
 # %% ../nbs/90_bench.ipynb #a69acc95
 import datetime, json, os, platform
 import numpy as np
-from .train import cpu_name
-from .torch_rnn import md_table, module_step, time_call, timing_problem, to_torch
+from .train import cpu_name, time_call
+from .torch_rnn import _provenance, md_table, module_step, timing_problem, to_torch
 
 # %% ../nbs/90_bench.ipynb #48571a74
 SIZES = [(25, 1, 65, 100, 65, True),     # (T, B, n_in, n_hidden, n_out, token ids?): min-char-rnn
@@ -49,12 +49,12 @@ def machine()->dict:
                 torch=torch.__version__, python=platform.python_version(),
                 torch_blas='MKL' if torch.backends.mkl.is_available() else 'other')
 
-def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
+def bench_cpu(sizes=None,         # (T, B, n_in, n_hidden, n_out, ids) tuples; `SIZES` when None
               rounds:int=7,       # paired rounds per size
               threads:int=2,      # threads for both NumPy's BLAS and PyTorch
               budget:float=0.3,   # seconds of timed calls per segment
               log=print,          # where progress lines go
-             )->dict:             # results: machine, peak, and one row per size
+             )->dict:             # machine, rnnlit version and commit, peak, one row per size
     "Time `loss_and_grads` against PyTorch (`nn.RNN`, `nn.Linear`, cross-entropy) on the CPU."
     import torch
     from threadpoolctl import threadpool_limits
@@ -62,7 +62,7 @@ def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
     with threadpool_limits(limits=threads, user_api='blas'):
         peak = matmul_peak()
         rows = []
-        for size in sizes:
+        for size in SIZES if sizes is None else sizes:
             p = timing_problem(*size, tol=1e-4)                   # chapter 7: built and checked
             m = to_torch(p.rnn)
             ours, theirs = [], []
@@ -82,8 +82,8 @@ def bench_cpu(sizes=SIZES,        # (T, B, n_in, n_hidden, n_out, ids) tuples
             log(f"{tuple(size[:5])}: rnnlit {row['rnnlit_ms']:.2f} ms, "
                 f"torch {row['torch_ms']:.2f} ms, "
                 f"ratio {row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})")
-    return dict(date=datetime.date.today().isoformat(), machine=machine(), threads=threads,
-                rounds=rounds, peak_gflops=peak, rows=rows)
+    return dict(date=datetime.date.today().isoformat(), machine=machine(), **_provenance(),
+                threads=threads, rounds=rounds, peak_gflops=peak, rows=rows)
 
 # %% ../nbs/90_bench.ipynb #ae18c163
 def bench_table(res:dict,          # a result dict from `bench_cpu` or a result file
@@ -97,16 +97,19 @@ def bench_table(res:dict,          # a result dict from `bench_cpu` or a result 
              f"{m['torch']} ({m['torch_blas']}). float32 matrix-product peak: "
              f"NumPy {res['peak_gflops']['numpy']:.0f}, "
              f"PyTorch {res['peak_gflops']['torch']:.0f} GFLOP/s. "
-             f"Median of {res['rounds']} paired rounds; ratio = rnnlit's time / PyTorch's.")
+             f"Median of {res['rounds']} paired rounds; ratio = rnnlit's time / PyTorch's. "
+             + (f"rnnlit {res['rnnlit']}, commit {res.get('commit') or 'unknown'}."
+                if 'rnnlit' in res else "rnnlit's version was not recorded in this file."))
     head = ['(T, B, n_in, n_h, n_out)', 'rnnlit ms', 'torch ms', 'ratio (min-max)']
     head += ['goal'] * goals + ['rnnlit GFLOP/s (% of peak)']
     rows = []
     for r in res['rows']:
-        met = '✓' if r['goal'] is None or r['ratio'] <= r['goal'] else '✗'
+        met = None if r['goal'] is None else '✓' if r['ratio'] <= r['goal'] else '✗'
+        goal = '–' if met is None else f"≤ {r['goal']} {met}"
         spread = f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f})"
         rows.append([f"{tuple(r['size'])}{' ids' if r['ids'] else ''}", f"{r['rnnlit_ms']:.2f}",
                      f"{r['torch_ms']:.2f}", spread]
-                    + [f"≤ {r['goal']} {met}"] * goals
+                    + [goal] * goals
                     + [f"{r['gflops_rnnlit']:.0f} ({r['peak_pct_rnnlit']:.0f} %)"])
     return about + '\n\n' + md_table(head, rows)
 

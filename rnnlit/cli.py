@@ -143,6 +143,9 @@ def main(argv=None):   # arguments; `sys.argv[1:]` when omitted
     args = parser().parse_args(argv)
     say = lambda msg: print(f"rnnlit {args.command}: {msg}", file=sys.stderr)
     try: return _COMMANDS[args.command](args)
+    except BrokenPipeError:     # `rnnlit sample | head`: the reader has gone, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ImportError as e:
         name = (e.name or 'torch').split('.')[0]
         say(f"needs {name}; install it with: pip install {name}")
@@ -281,7 +284,8 @@ def _train(args):
         plot_losses(t, path=png)
     loss, level = t.evals[-1][1], t.cfg['level']
     prime = 'The ' if level == 'char' and 'The ' in text else ''
-    print(f"held-out loss {loss:.3f} nats per {level}, perplexity {np.exp(loss):.2f}")
+    with np.errstate(over='ignore'):                        # a diverged run: perplexity inf
+        print(f"held-out loss {loss:.3f} nats per {level}, perplexity {np.exp(loss):.2f}")
     print(f"sample:\n{t.sample(prime, 300 if level == 'char' else 40, temperature=0.8)}")
     print(f"wrote {ck} and {png}")
     return 0
@@ -311,16 +315,31 @@ def _training_race(args):
         res = race(log=lambda s: print(s, flush=True))
     res['machine'] = dict(cpu=cpu_name(), threads=args.threads)
     res['command'] = _command_line() or 'rnnlit bench --training'
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
-        print(f'wrote {args.out}')
+    _write_results(res, args.out)
     return 0
+
+def _check_out_file(out):
+    "Fail fast, before minutes of timing: `--out` must name a file rnnlit can write, or be omitted."
+    if out is None: return
+    if out.is_dir(): raise _UserError(f"--out {out}: is a folder; name the result file, e.g. {out/'b.json'}")
+    probe = out.absolute().parent
+    while not probe.exists(): probe = probe.parent
+    if not probe.is_dir(): raise _UserError(f"--out {out}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK): raise _UserError(f"--out {out}: cannot write in {probe}")
+
+def _write_results(res:dict, out, plot=None):
+    "Write `res` as JSON to `out` (and `plot(res, path)` beside it, as .png), when `out` is given."
+    if out is None: return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    if plot: plot(res, out.with_suffix('.png'))
+    print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if plot else ''))
 
 def _bench(args):
     if args.cell != 'rnn' and (args.training or args.device):
         raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
                          "it does not combine with --device or --training")
+    _check_out_file(args.out)
     if args.training: return _training_race(args)
     if args.device: return _sweep(args)
     if args.cell != 'rnn': return _bench_gated(args)
@@ -329,10 +348,7 @@ def _bench(args):
                     budget=args.budget, log=lambda s: print(s, flush=True))
     res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
-        print(f'wrote {args.out}')
+    _write_results(res, args.out)
     return 0
 
 def _bench_gated(args):
@@ -342,10 +358,7 @@ def _bench_gated(args):
                       budget=args.budget, cells=(args.cell,), log=lambda s: print(s, flush=True))
     res['command'] = _command_line() or f'rnnlit bench --cell {args.cell}'
     print(bench_gated_table(res))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
-        print(f'wrote {args.out}')
+    _write_results(res, args.out)
     return 0
 
 def _command_line():
@@ -363,11 +376,7 @@ def _sweep(args):
     res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
     res['command'] = _command_line() or f'rnnlit bench --device {args.device}'
     print(sweep_table(res))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
-        plot_sweep(res, args.out.with_suffix('.png'))
-        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    _write_results(res, args.out, plot_sweep)
     return 0
 
 _COMMANDS = {'bench': _bench, 'train': _train, 'sample': _sample}

@@ -449,7 +449,7 @@ RACE = [dict(label='B=1, Adagrad 0.1', batch=1, optimizer='adagrad', lr=0.1,
         dict(label='B=32, Adam 0.01', batch=32, optimizer='adam', lr=0.01, budget=40.0, every=1.0)]
 
 # %% ../nbs/06_train.ipynb #464a7bb7
-def race(runs=RACE,          # the runs: label, batch, optimizer, lr, budget (s), every (s)
+def race(runs=None,          # the runs: label, batch, optimizer, lr, budget (s), every (s); `RACE`
          target:float=1.85,  # the held-out loss to reach, nats per character
          text:str=None,      # the training text; the shipped corpus when None
          hidden:int=100,     # the hidden size n_h of every run
@@ -459,7 +459,7 @@ def race(runs=RACE,          # the runs: label, batch, optimizer, lr, budget (s)
     "Held-out loss against training wall time for each run; the time each needs to reach `target`."
     text = load_text('corpus') if text is None else text
     out = []
-    for r in runs:
+    for r in RACE if runs is None else runs:
         t = Trainer(text, source='corpus', level='char', hidden=hidden, seq_len=seq_len,
                     batch=r['batch'], optimizer=r['optimizer'], lr=r['lr'], clip=5.0, seed=0)
         clock, curve, next_eval = 0.0, [], r['every']

@@ -63,6 +63,17 @@ def test_links_to_nbdevs_site_become_links_to_our_pages():
     out = b.local_links(md, {'unroll': '02_unroll', 'torch_rnn': '07_torch_rnn'}, base)
     assert '[`RNN.forward`](02_unroll.ipynb#rnnforward)' in out and '[`x`](https://other.org/a.html)' in out
     assert '# from `sweep`\n' in out                                  # inside code: the name, not a link
+    private = b.local_links('[`_recur`](https://example.org/lib/unroll.html#_recur) and '
+                            '[`RNN._grads_with`](https://example.org/lib/bptt.html#rnn._grads_with)',
+                            {'unroll': '02_unroll', 'bptt': '03_bptt'}, base)
+    assert private == '`_recur` and `RNN._grads_with`'               # no API entry: the name alone
+    ids = {'06_train': {'trainer', 'trainersave'}}
+    method = b.local_links('[`Trainer.fit`](https://example.org/lib/train.html#trainer.fit), '
+                           '[`Trainer.save`](https://example.org/lib/train.html#trainer.save), '
+                           '[`race`](https://example.org/lib/train.html#race)', {'train': '06_train'}, base,
+                           anchors=ids)
+    assert method == ('[`Trainer.fit`](06_train.ipynb#trainer), [`Trainer.save`](06_train.ipynb#trainersave), '
+                      '[`race`](06_train.ipynb)')                   # the class's entry, its own, the page
 
 
 def test_module_pages_come_from_default_exp():

@@ -53,3 +53,23 @@ def test_code_lines_fit_the_page(nb):
     long = [l for c in cells if c['cell_type'] == 'code' for l in ''.join(c['source']).splitlines()
             if len(l) > 100]
     assert not long, long
+
+
+def test_sizes_without_a_goal_show_a_dash_not_none():
+    res = load_results(RESULTS/'bench_cpu.json')
+    res['rows'][0]['goal'] = None
+    table = bench_table(res, goals=True)
+    assert 'None' not in table and '| – |' in table
+
+
+def test_new_result_files_record_the_rnnlit_version_and_commit():
+    import rnnlit
+    res = bench_cpu([(3, 2, 4, 5, 4, False)], rounds=1, budget=0.01, log=lambda s: None)
+    assert res['rnnlit'] == rnnlit.__version__ and 'commit' in res
+    assert f"rnnlit {rnnlit.__version__}" in bench_table(res)
+    assert "version was not recorded" in bench_table(load_results(RESULTS/'bench_cpu.json'))
+
+
+def test_appendix_a_times_with_chapter_6s_helper():
+    import rnnlit.bench, rnnlit.train
+    assert rnnlit.bench.time_call is rnnlit.train.time_call

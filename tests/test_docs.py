@@ -144,7 +144,7 @@ _OVERFLOW = """() => {
 
 # The sidebar's entries (file name, text) in order, the page's own file name, and its H1 without the anchor.
 _NAV = """() => {
-  const file = u => new URL(u).pathname.replace(/^\/+/, '').replace(/(^|\/)$/, '$1index.html');
+  const file = u => new URL(u).pathname.replace(/^\\/+/, '').replace(/(^|\\/)$/, '$1index.html');
   const links = Array.from(document.querySelectorAll('nav.bd-docs-nav a.reference'))
     .map(a => [file(a.href), a.innerText.trim().replace(/\\s+/g, ' ')]);
   const h = document.querySelector('article.bd-article h1, main h1, h1');

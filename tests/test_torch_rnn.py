@@ -176,3 +176,60 @@ def test_one_interface_refuses_unknown_cells():
     with pytest.raises(ValueError, match=r"`cell`: expected one of 'rnn', 'lstm', 'gru'; got 'tanh'"):
         TorchRNN(3, 4, 2, cell='tanh')
     with pytest.raises(TypeError, match=r"`model`: expected an RNN, LSTM or GRU; got dict"): to_torch({})
+def test_tf32_sets_both_flags_and_restores_the_previous_values():
+    from rnnlit.torch_rnn import tf32
+    flags = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    before = flags()
+    for enabled in (True, False):
+        with tf32(enabled): assert flags() == (enabled, enabled)
+        assert flags() == before                          # the previous values, not False
+    with pytest.raises(RuntimeError):
+        with tf32(True): raise RuntimeError
+    assert flags() == before
+
+
+def test_a_tiny_sweep_names_the_hidden_size_n_hidden_and_records_its_provenance():
+    import inspect
+    import rnnlit
+    from rnnlit.torch_rnn import sweep, time_config
+    assert 'n_hidden' in inspect.signature(time_config).parameters
+    assert 'H' not in inspect.signature(time_config).parameters
+    lines = []
+    res = sweep('cpu', base=(3, 2, 4), grid={'T': [3], 'B': [2], 'H': [4]}, log=lines.append)
+    assert len(res['rows']) == 3 and {r['axis'] for r in res['rows']} == {'T', 'B', 'H'}
+    assert res['rows'][0]['H'] == 4 and 'n_h=4' in lines[0] and len(lines) == 1   # measured once
+    assert res['rnnlit'] == rnnlit.__version__ and 'commit' in res
+    assert res['commit'] is None or len(res['commit'].split('+')[0]) == 40
+    json.dumps(res)
+
+
+def _gpu_findings_cell():
+    "The chapter's cell that reads a GPU result file, as a function of the file's contents."
+    from pathlib import Path
+    from rnnlit.torch_rnn import _configs
+    nb = json.loads((Path(__file__).resolve().parents[1]/'nbs'/'07_torch_rnn.ipynb').read_text())
+    src = next(''.join(c['source']) for c in nb['cells'] if c.get('id') == '4653491f')
+    ns = dict(np=np, _configs=_configs, gpu=None)
+    exec(src, ns)
+    return ns['_gpu_findings']
+
+
+def test_the_gpu_reading_follows_the_file_and_asserts_nothing_about_it():
+    "Re-measuring must not break the docs build: any plausible file gives a reading."
+    import copy
+    from pathlib import Path
+    findings = _gpu_findings_cell()
+    gpu = json.loads((Path(__file__).resolve().parents[1]/'nbs'/'results'/'sweep_cuda.json').read_text())
+    text = findings(gpu)
+    assert 'cuDNN' in text and 'exercise 2' not in text
+    vs = [r['ms']['scratch+graph'] / r['ms']['nn.RNN'] for r in gpu['rows']]
+    assert ('looks wrong' in text) == (max(vs) > 3 * np.median(vs))
+    calm = copy.deepcopy(gpu)                             # the same file without an outlier
+    for r in calm['rows']: r['ms']['scratch+graph'] = min(r['ms']['scratch+graph'], r['ms']['nn.RNN'])
+    assert 'looks wrong' not in findings(calm)
+    rng = np.random.default_rng(0)
+    for _ in range(20):                                   # re-measured files: anything may move
+        other = copy.deepcopy(gpu)
+        for r in other['rows']:
+            for k in r['ms']: r['ms'][k] *= rng.uniform(0.3, 3)
+        assert findings(other)
