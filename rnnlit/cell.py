@@ -40,7 +40,8 @@ class RNN:
     dtype    = property(lambda self: self.params['W_xh'].dtype, doc="The dtype of every parameter.")
 
     def __repr__(self):
-        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"n_out={self.n_out}, "
                 f"dtype={self.dtype.name})")
 
 # %% ../nbs/01_cell.ipynb #e3e2255d

@@ -55,7 +55,7 @@ def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
 
 # %% ../nbs/08_gated.ipynb #e079d8c9
 class _Gated(RNN):
-    "What the gated cells add to the RNN's shared pieces: gate blocks, their initialisation, `state`."
+    "What the gated cells add to the RNN's pieces: gate blocks, their initialisation, `state`."
     gates = ''                 # one letter per gate block along the last axis of `W_xh` and `W_hh`
 
     def __init__(self,
@@ -333,7 +333,7 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
                  seed:int=0,        # seeds the weights and the batches
                  K:int=4, D:int=4,  # signal and distractor tokens
                 )->dict:        # cell, T, seed, accuracy on 1000 fresh sequences, losses, the model
-    "Train one cell on the recall task with chapter 6's `_update` (Adam, clipping); measure accuracy."
+    "Train one cell on the recall task with chapter 6's `_update` (Adam, clipping); its accuracy."
     rng = np.random.default_rng(seed)
     m = CELLS[cell](K + D, n_hidden, K, seed=seed)
     opt, losses = Adam(m.params, lr=lr), []
@@ -440,7 +440,8 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
                            rnnlit_ms=1e3 * np.median(ours), torch_ms=1e3 * np.median(theirs),
                            torch_no_onednn_ms=1e3 * np.median(off), ratio=np.median(r), ratio_min=r.min(),
                            ratio_max=r.max(), ratio_no_onednn=np.median(ours / off),
-                           peak_pct=bptt_flops(*size, cell=cell) / np.median(ours) / 1e7 / peak['numpy'])
+                           peak_pct=bptt_flops(*size, cell=cell) / np.median(ours) / 1e7
+                                    / peak['numpy'])
                 rows.append({k: float(v) if isinstance(v, np.floating) else v for k, v in row.items()})
                 log(f"{cell} {tuple(size[:5])}: rnnlit/torch {row['ratio']:.2f} "
                     f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f}), "

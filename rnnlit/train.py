@@ -298,7 +298,8 @@ def plot_losses(trainer:Trainer,  # a trainer that has trained
         ax.axhline(baseline, color='#6b7280', ls='--', label='unigram baseline')
     ax.set_xlabel('step'); ax.set_ylabel(f"nats per {level}")
     cfg = trainer.cfg
-    title = title or f"{level}-level {cfg['cell'].upper()}, $n_h$ = {cfg['hidden']}, {trainer.step} steps"
+    title = title or (f"{level}-level {cfg['cell'].upper()}, $n_h$ = {cfg['hidden']}, "
+                      f"{trainer.step} steps")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=9)
     if path: fig.savefig(path, dpi=110)

@@ -106,7 +106,7 @@ def _check(self:RNN, X, state):
 
 @patch
 def _recur(self:RNN, X, ids, state:tuple)->tuple:
-    "The cell's recurrence on checked inputs: `(H, cache)`. The RNN's is `_recur`; it keeps no cache."
+    "The cell's recurrence on checked inputs: `(H, cache)`; the RNN's is `_recur`, with no cache."
     return _recur(self.params, X, ids, state[0]), None
 
 @patch
