@@ -19,11 +19,13 @@ SIZES = [(25, 1, 65, 100, 65, True),     # (T, B, n_in, n_hidden, n_out, token i
 GOALS = {1: 0.3, 20: 0.9, 32: 0.9, 64: 1.0}     # the ratio rnnlit/torch we aim for, by batch size
 
 # %% ../nbs/90_bench.ipynb #2decdf67
-def bptt_flops(T:int, B:int, n_in:int, n_hidden:int, n_out:int, ids:bool)->int:
+def bptt_flops(T:int, B:int, n_in:int, n_hidden:int, n_out:int, ids:bool,
+               cell:str='rnn',  # 'rnn', 'lstm' or 'gru': 1, 4 or 3 blocks in W_xh and W_hh
+              )->int:
     "Matrix-product FLOPs (sum of 2mnk) of one forward and backward pass with softmax loss."
-    N, n_h = T * B, n_hidden
-    x = 0 if ids else 2 * 2 * N * n_in * n_h                     # X W_xh and dW_xh
-    rec = (2 * N + 2 * (N - B) + 2 * N) * n_h * n_h             # h W_hh, da W_hh^T, dW_hh
+    N, n_h, k = T * B, n_hidden, {'rnn': 1, 'lstm': 4, 'gru': 3}[cell]
+    x = 0 if ids else 2 * 2 * N * n_in * k * n_h                 # X W_xh and dW_xh
+    rec = (2 * N + 2 * (N - B) + 2 * N) * n_h * k * n_h         # h W_hh, da W_hh^T, dW_hh
     return x + rec + 3 * 2 * N * n_h * n_out                      # readout, dy W_hy^T, dW_hy
 
 def matmul_peak(n:int=1536, seconds:float=0.6)->dict:

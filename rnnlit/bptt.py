@@ -67,8 +67,9 @@ def _backward(W_hh, H, dH, keep=None):
             if keep is not None: carry *= keep[t - 1]    # truncation, chapter 4: scale what t sends
     return dH                                            # now DA: DA[t-1] holds da_t
 
-def _weight_grads(P, X, ids, h0, H, DA, dY):
+def _weight_grads(P, X, ids, h0, H, DA, dY, DA_h=None):
     "Steps 2 and 5: every weight gradient over all T·B rows at once (products, sums, scatter-add)."
+    # DA_h: a recurrent-side δ that differs from the input side's (chapter 8's GRU), else None
     T, B, n_h = H.shape
     N = T * B
     H2, DA2 = H.reshape(N, n_h), DA.reshape(N, -1)
@@ -77,10 +78,12 @@ def _weight_grads(P, X, ids, h0, H, DA, dY):
         g['W_xh'] = np.zeros_like(P['W_xh'])             # X[t-1, b] of dW_xh; ids repeat: add.at
         np.add.at(g['W_xh'], X.reshape(N), DA2)
     else: g['W_xh'] = X.reshape(N, -1).T @ DA2
-    g['W_hh'] = h0.T @ DA[0]                             # the t = 1 term, h_0^T da_1
+    R = DA if DA_h is None else DA_h                     # the δ that W_hh (and b_hh) receive
+    g['W_hh'] = h0.T @ R[0]                              # the t = 1 term, h_0^T da_1
     if T > 1:                                            # the terms t = 2..T, one product
-        g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ DA[1:].reshape(N - B, -1)
-    g['b_h'] = DA2.sum(0)                                # column sum of every da_t
+        g['W_hh'] += H[:-1].reshape(N - B, n_h).T @ R[1:].reshape(N - B, -1)
+    if DA_h is None: g['b_h'] = DA2.sum(0)               # column sum of every da_t
+    else: g['b_xh'], g['b_hh'] = DA2.sum(0), DA_h.reshape(N, -1).sum(0)   # two biases, two sums
     g['W_hy'] = H2.T @ dY
     g['b_y'] = dY.sum(0)
     return g
@@ -97,24 +100,40 @@ def loss_and_grads(self:RNN,
     return self._grads_with(X, targets, h0, _backward, mask)
 
 @patch
-def _forward_loss(self:RNN, X, targets, h0, mask):
-    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, h0)`; dY holds δy_t, (N, n_out)."
-    X, ids, h0 = _check_sequence(self, X, h0)
+def _forward_loss(self:RNN, X, targets, state, mask):
+    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, state, cache)`, dY (N, n_out)."
+    X, ids, state = self._check(X, state)                                     # state: (h0,)
     T, B = X.shape[:2]
     c = _check_targets(targets, (T, B), self.n_out)                           # class ids c_{t,b}
     mask = _check_mask(mask, (T, B))
-    H = _recur(self.params, X, ids, h0)                                       # (T, B, n_h)
+    H, cache = self._recur(X, ids, state)                                     # (T, B, n_h)
     loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), c.reshape(-1),
                              None if mask is None else mask.reshape(-1))     # dY (N, n_out)
-    return loss, dY, H, X, ids, h0
+    return loss, dY, H, X, ids, state, cache
 
 @patch
 def _grads_with(self:RNN, X, targets, h0, backward, mask=None):
-    "`_forward_loss`, then the walk back `backward(W_hh, H, dH) -> DA`, then the weight gradients."
-    P = self.params
-    loss, dY, H, X, ids, h0 = self._forward_loss(X, targets, h0, mask)
-    DA = backward(P['W_hh'], H, (dY @ P['W_hy'].T).reshape(H.shape))         # (T, B, n_h)
-    return loss, _weight_grads(P, X, ids, h0, H, DA, dY), H[-1].copy()
+    "`_forward_loss`, the walk back, the weight gradients: `(loss, grads, state_last)`."
+    # backward: a walk `backward(W_hh, H, dH) -> DA` (this chapter's `_backward`, chapter 4's
+    # variants), or None for the cell's own `_backward` method (chapter 8's gated cells)
+    loss, dY, H, X, ids, state, cache = self._forward_loss(X, targets, h0, mask)
+    dH = (dY @ self.params['W_hy'].T).reshape(H.shape)                      # δy_t W_hy^T
+    back = (self._backward(state, H, cache, dH) if backward is None
+            else dict(DA=backward(self.params['W_hh'], H, dH)))             # DA (T, B, n_h)
+    return loss, self._grads(X, ids, state, H, back, dY), self._give(self._last(H, cache))
+
+@patch
+def _grads(self:RNN, X, ids, state, H, back, dY)->dict:
+    "Every weight gradient from the walk's δ's: `_weight_grads`, with `DA_h` when the walk has one."
+    return _weight_grads(self.params, X, ids, state[0], H, back['DA'], dY, back.get('DA_h'))
+
+@patch
+def _backward(self:RNN, state, H, cache, dH)->dict:
+    "The walk as a cell method: δa_t and δh_t = δy_t W_hy^T + δa_{t+1} W_hh^T for every t."
+    W_hh = self.params['W_hh']
+    DA = _backward(W_hh, H, dH.copy())                        # δa_t; dH keeps δy_t W_hy^T
+    dH[:-1] += DA[1:] @ W_hh.T                                # δh_t, for chapter 8's `state_grads`
+    return dict(DA=DA, dH=dH)
 
 # %% ../nbs/03_bptt.ipynb #71b6efc2
 @patch
@@ -125,8 +144,8 @@ def loss(self:RNN,
          mask=None,  # booleans (T, B): the positions the loss counts; all when omitted
         )->tuple:    # `(loss, h_last)`: the mean cross-entropy and h_T, (B, n_hidden)
     "The mean cross-entropy of `forward`'s scores against `targets`, without gradients."
-    loss, _, H, *_ = self._forward_loss(X, targets, h0, mask)
-    return loss, H[-1].copy()
+    loss, _, H, *_, cache = self._forward_loss(X, targets, h0, mask)
+    return loss, self._give(self._last(H, cache))
 
 # %% ../nbs/03_bptt.ipynb #756308ed
 def rel_error(a:np.ndarray, # one gradient

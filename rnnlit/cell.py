@@ -22,9 +22,7 @@ class RNN:
                 ):
         for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
             _positive_int(v, name)
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
+        dt = _check_dtype(dtype)
         rng = np.random.default_rng(seed)
         self.params = {
             'W_xh': _glorot_uniform(rng, n_in, n_hidden),      # (n_in, n_h)
@@ -42,7 +40,8 @@ class RNN:
     dtype    = property(lambda self: self.params['W_xh'].dtype, doc="The dtype of every parameter.")
 
     def __repr__(self):
-        return (f"RNN(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"n_out={self.n_out}, "
                 f"dtype={self.dtype.name})")
 
 # %% ../nbs/01_cell.ipynb #e3e2255d
@@ -62,6 +61,13 @@ def _positive_int(v, name:str)->int:
         raise TypeError(f"`{name}`: expected a positive int; got {type(v).__name__} {v!r}")
     if v < 1: raise ValueError(f"`{name}`: expected a positive int; got {v}")
     return int(v)
+
+def _check_dtype(dtype)->np.dtype:
+    "`dtype` as a NumPy dtype if it is float32 or float64; else a `TypeError` naming `dtype`."
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
+    return dt
 
 # %% ../nbs/01_cell.ipynb #8331642f
 def _shape(names): return '(' + ', '.join(names) + (',)' if len(names) == 1 else ')')

@@ -43,12 +43,17 @@ def _size(s:str)->tuple:
     return (*nums, len(parts) == 6)
 
 # %% ../nbs/91_cli.ipynb #0efc3f12
+class _Parser(argparse.ArgumentParser):
+    "argparse, with a bad argument told in one line (no usage block above it) and exit status 2."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 def parser()->argparse.ArgumentParser:
     "The argument parser of the `rnnlit` command."
     from rnnlit import __version__
     from rnnlit.train import DEFAULTS as D
-    p = argparse.ArgumentParser(prog='rnnlit',
-                                description='rnnlit: recurrent neural networks built from scratch.')
+    p = _Parser(prog='rnnlit',
+                description='rnnlit: recurrent neural networks built from scratch.')
     p.add_argument('--version', action='version', version=f'rnnlit {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     b = sub.add_parser('bench', help='time NumPy BPTT against PyTorch (appendix A and chapter 7)',
@@ -59,6 +64,9 @@ def parser()->argparse.ArgumentParser:
                     "nn.RNN (cuDNN on CUDA), with plots. Every implementation is checked against "
                     "the others before it is timed. Needs PyTorch.")
     b.add_argument('--device', choices=['cpu', 'cuda'], help="run chapter 7's sweep on this device")
+    b.add_argument('--cell', choices=['rnn', 'lstm', 'gru'], default='rnn',
+                   help="the cell timed on the CPU: lstm and gru run chapter 8's comparison with "
+                        "nn.LSTM / nn.GRU, oneDNN on and off (default: rnn)")
     b.add_argument('--rounds', type=_positive, default=7,
                    help='paired timing rounds per size (default: 7)')
     b.add_argument('--threads', type=_positive, default=2,
@@ -78,7 +86,8 @@ def parser()->argparse.ArgumentParser:
 
     t = sub.add_parser('train',
         help='train a language model on a text file (or on the shipped corpus)',
-        description='Train an RNN language model with stateful truncated BPTT and Adam. Shows '
+        description='Train a language model (an RNN, LSTM or GRU) with stateful truncated BPTT. '
+                    'Shows '
                     'a progress bar, prints the held-out perplexity and a sample, and writes '
                     'checkpoint.npz and loss.png to --out. With no TEXT_FILE it trains on the '
                     'corpus shipped with rnnlit. Ctrl-C ends the run after the current step and '
@@ -94,6 +103,9 @@ def parser()->argparse.ArgumentParser:
                         "cores; with --resume: the total the run was started with)")
     t.add_argument('--level', choices=['char', 'word'],
                    help=f"tokens are characters or words (default: {D['level']})")
+    t.add_argument('--cell', choices=['rnn', 'lstm', 'gru'],
+                   help=f"the recurrent cell: chapter 1's RNN or chapter 8's LSTM or GRU "
+                        f"(default: {D['cell']})")
     t.add_argument('--hidden', type=_positive, help=f"hidden units (default: {D['hidden']})")
     t.add_argument('--seq-len', type=_positive,
                    help=f"steps per window of truncated BPTT (default: {D['seq_len']})")
@@ -324,14 +336,28 @@ def _write_results(res:dict, out, plot=None):
     print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if plot else ''))
 
 def _bench(args):
+    if args.cell != 'rnn' and (args.training or args.device):
+        raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
+                         "it does not combine with --device or --training")
     _check_out_file(args.out)
     if args.training: return _training_race(args)
     if args.device: return _sweep(args)
+    if args.cell != 'rnn': return _bench_gated(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table
     res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads,
                     budget=args.budget, log=lambda s: print(s, flush=True))
     res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
+    _write_results(res, args.out)
+    return 0
+
+def _bench_gated(args):
+    from rnnlit.bench import SIZES
+    from rnnlit.gated import bench_gated, bench_gated_table
+    res = bench_gated(args.size or SIZES, rounds=args.rounds, threads=args.threads,
+                      budget=args.budget, cells=(args.cell,), log=lambda s: print(s, flush=True))
+    res['command'] = _command_line() or f'rnnlit bench --cell {args.cell}'
+    print(bench_gated_table(res))
     _write_results(res, args.out)
     return 0
 

@@ -11,13 +11,11 @@ import datetime, json
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .cell import RNN, _check_x, _check_h, _positive_int, _glorot_uniform, _orthogonal
+from .cell import RNN, _check_x, _positive_int, _check_dtype, _glorot_uniform, _orthogonal
 from .cell import _node, _edge
-from .unroll import _check_sequence, _input_projection, _readout
-from .bptt import rel_error, _check_targets, _check_mask, _softmax_xent
-from .bptt import _weight_grads, _backward
-from .truncation import clip_grad_norm
-from .train import Adam
+from .unroll import _input_projection
+from .bptt import rel_error
+from .train import Adam, _update
 
 # %% ../nbs/08_gated.ipynb #e0e6b084
 def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
@@ -56,10 +54,9 @@ def draw_lstm(ax=None, # matplotlib axes to draw on; a new figure when omitted
     return ax
 
 # %% ../nbs/08_gated.ipynb #e079d8c9
-class _Gated:
-    "What every gated cell shares: sizes, checks, projection, readout, loss and gradients."
+class _Gated(RNN):
+    "What the gated cells add to the RNN's pieces: gate blocks, their initialisation, `state`."
     gates = ''                 # one letter per gate block along the last axis of `W_xh` and `W_hh`
-    state_names = ('h0',)      # the arrays that make up the state, as `forward` calls them
 
     def __init__(self,
                  n_in:int,           # size of each input vector (the vocabulary size for token ids)
@@ -71,9 +68,7 @@ class _Gated:
                 ):
         for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
             _positive_int(v, name)
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"`dtype`: expected np.float32 or np.float64; got {dt}")
+        dt = _check_dtype(dtype)
         rng, k = np.random.default_rng(seed), len(self.gates)
         P = {'W_xh': np.concatenate([_glorot_uniform(rng, n_in, n_hidden) for _ in range(k)], 1),
              'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),   # (H, kH)
@@ -81,33 +76,6 @@ class _Gated:
              'W_hy': _glorot_uniform(rng, n_hidden, n_out),                             # (H, n_out)
              'b_y': np.zeros(n_out)}
         self.params = {name: v.astype(dt) for name, v in P.items()}
-
-    n_in     = property(lambda self: self.params['W_xh'].shape[0], doc="Input size.")
-    n_hidden = property(lambda self: self.params['W_hh'].shape[0], doc="Hidden size.")
-    n_out    = property(lambda self: self.params['W_hy'].shape[1], doc="Scores per step.")
-    dtype    = property(lambda self: self.params['W_xh'].dtype,    doc="The parameters' dtype.")
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, "
-                f"n_out={self.n_out}, dtype={self.dtype.name})")
-
-    def _check_state(self, state, B:int, names:tuple)->tuple:
-        "The state as a tuple of (B, n_hidden) arrays called `names`; zeros for what is omitted."
-        if len(names) == 1: state = (state,)
-        elif state is None: state = (None,) * len(names)
-        elif not isinstance(state, (tuple, list)) or len(state) != len(names):
-            got = type(state).__name__
-            if isinstance(state, (tuple, list)): got = f"a {got} of length {len(state)}"
-            raise TypeError(f"`state`: expected a pair ({', '.join(names)}) of (B, n_hidden) "
-                            f"arrays; got {got}")
-        return tuple(np.zeros((B, self.n_hidden), self.dtype) if s is None
-                     else _check_h(s, B, self.n_hidden, self.dtype, n)
-                     for s, n in zip(state, names))
-
-    def _give(self, state:tuple):
-        "A state as callers see it: copies; the array itself for a one-array state, else the tuple."
-        state = tuple(s.copy() for s in state)
-        return state[0] if len(state) == 1 else state
 
 # %% ../nbs/08_gated.ipynb #0e5b00bf
 @patch
@@ -122,33 +90,12 @@ def step(self:_Gated,
     return self._give(self._last(H, cache))
 
 @patch
-def _check(self:_Gated, X, state):
-    "Check a batch of sequences and its initial state: `(X, is_ids, state)`, the state a tuple."
-    X, ids, _ = _check_sequence(self, X, None)
-    return X, ids, self._check_state(state, X.shape[1], self.state_names)
-
-@patch
 def forward(self:_Gated,
             X,           # inputs: floats (T, B, n_in) or integer token ids (T, B)
             state=None,  # the initial state: `h0`, or the LSTM's `(h0, c0)`; zeros when omitted
            )->tuple:     # `(logits, H)`: scores (T, B, n_out) and hidden states (T, B, n_hidden)
-    "Run the cell along `X` and read out every step: $y_t = h_t W_{hy} + b_y$."
-    X, ids, state = self._check(X, state)
-    H, _ = self._recur(X, ids, state)
-    return _readout(self.params, H), H
-
-# %% ../nbs/08_gated.ipynb #c39b97e6
-@patch
-def _forward_loss(self:_Gated, X, targets, state, mask):
-    "Validate, run forward, take the loss: `(loss, dY, H, X, ids, state, cache)`, dY (N, n_out)."
-    X, ids, state = self._check(X, state)
-    T, B = X.shape[:2]
-    y = _check_targets(targets, (T, B), self.n_out)
-    mask = _check_mask(mask, (T, B))
-    H, cache = self._recur(X, ids, state)                                       # (T, B, H)
-    loss, dY = _softmax_xent(_readout(self.params, H).reshape(T * B, -1), y.reshape(-1),
-                             None if mask is None else mask.reshape(-1))       # dY (N, n_out)
-    return loss, dY, H, X, ids, state, cache
+    "Run the cell along `X` and read out every step: `RNN.forward`, its state called `state`."
+    return RNN.forward(self, X, state)
 
 @patch
 def loss_and_grads(self:_Gated,
@@ -158,10 +105,7 @@ def loss_and_grads(self:_Gated,
                    mask=None,   # booleans (T, B): the positions the loss counts; all when omitted
                   )->tuple:  # `(loss, grads, state_last)`; grads a dict like `params`
     "Mean cross-entropy of `forward`'s scores against `targets`, and its exact gradient by BPTT."
-    loss, dY, H, X, ids, state, cache = self._forward_loss(X, targets, state, mask)
-    dH = (dY @ self.params['W_hy'].T).reshape(H.shape)                      # dy_t W_hy^T, (T, B, H)
-    back = self._backward(state, H, cache, dH)
-    return loss, self._grads(X, ids, state, H, back, dY), self._give(self._last(H, cache))
+    return self._grads_with(X, targets, state, None, mask)     # None: the cell's own `_backward`
 
 @patch
 def loss(self:_Gated,
@@ -171,8 +115,7 @@ def loss(self:_Gated,
          mask=None,   # booleans (T, B): the positions the loss counts; all when omitted
         )->tuple:     # `(loss, state_last)`
     "The mean cross-entropy of `forward`'s scores against `targets`, without gradients."
-    loss, _, H, *_, cache = self._forward_loss(X, targets, state, mask)
-    return loss, self._give(self._last(H, cache))
+    return RNN.loss(self, X, targets, state, mask)
 
 # %% ../nbs/08_gated.ipynb #b6e71b1f
 def _gate_scale(gates:str, n:int, dtype)->np.ndarray:
@@ -188,7 +131,7 @@ class LSTM(_Gated):
         b = np.zeros(4 * n); b[n:2 * n] = 1.0          # forget-gate bias 1 (Jozefowicz et al. 2015)
         return {'b_h': b}                              # (4H,)
 
-    def _last(self, H, cache): return H[-1], cache[1][-1]     # (h_T, c_T)
+    def _last(self, H, cache): return H[-1], cache[1][-1]     # the state after step T: (h_T, c_T)
 
 # %% ../nbs/08_gated.ipynb #a18f57d3
 @patch
@@ -196,7 +139,7 @@ def _recur(self:LSTM, X, ids, state):
     "The loop over t: `H` (T, B, H) and the cache: gates (T, B, 4H), c_t and tanh(c_t) (T, B, H)."
     P, (h, c), n = self.params, state, self.n_hidden
     s = _gate_scale(self.gates, n, self.dtype)
-    G = _input_projection({'W_xh': P['W_xh'] * s, 'b_h': P['b_h'] * s}, X, ids)     # (T, B, 4H)
+    G = _input_projection(P['W_xh'] * s, P['b_h'] * s, X, ids)                     # (T, B, 4H)
     W_hh = P['W_hh'] * s                        # i, f, o blocks halved: tanh then gives tanh(a/2)
     T, B = G.shape[:2]
     H, C, TC = (np.empty((T, B, n), self.dtype) for _ in range(3))
@@ -221,8 +164,6 @@ class GRU(_Gated):
 
     def _biases(self, n): return {'b_xh': np.zeros(3 * n), 'b_hh': np.zeros(3 * n)}   # (3H,) each
 
-    def _last(self, H, cache): return (H[-1],)
-
 # %% ../nbs/08_gated.ipynb #3957ff04
 @patch
 def _recur(self:GRU, X, ids, state):
@@ -230,7 +171,7 @@ def _recur(self:GRU, X, ids, state):
     P, (h,), n = self.params, state, self.n_hidden
     s = _gate_scale(self.gates, n, self.dtype)
     b = P['b_xh'].copy(); b[:2 * n] += P['b_hh'][:2 * n]     # r, z see only b_x + b_h; n keeps b_hn
-    G = _input_projection({'W_xh': P['W_xh'] * s, 'b_h': b * s}, X, ids)       # (T, B, 3H)
+    G = _input_projection(P['W_xh'] * s, b * s, X, ids)                           # (T, B, 3H)
     W_hh, b_hn = P['W_hh'] * s, P['b_hh'][2 * n:]
     T, B = G.shape[:2]
     H, HN = np.empty((T, B, n), self.dtype), np.empty((T, B, n), self.dtype)
@@ -278,11 +219,6 @@ def _backward(self:LSTM, state, H, cache, dH):
             np.multiply(dc, f[t], out=dc_next)        # δc_t ⊙ f_t, for (L2) at t-1
     return dict(DA=DA, dH=dH, dC=DC)                  # the buffers now hold δa_t, δh_t and δc_t
 
-@patch
-def _grads(self:LSTM, X, ids, state, H, back, dY):
-    "(L4): chapter 3's weight gradients; the LSTM's δa is the same on the input and recurrent side."
-    return _weight_grads(self.params, X, ids, state[0], H, back['DA'], dY)
-
 # %% ../nbs/08_gated.ipynb #3944adbb
 @patch
 def _backward(self:GRU, state, H, cache, dH):
@@ -309,20 +245,6 @@ def _backward(self:GRU, state, H, cache, dH):
             dh_next += np.matmul(da, W_hhT, out=buf)
     DA_x = DA_h.copy(); DA_x[..., 2 * n:] = DN    # the input side's δ: δa^n in the n block
     return dict(DA=DA_x, DA_h=DA_h, dH=dH)        # DA_h holds δâ_t, dH holds δh_t
-
-@patch
-def _grads(self:GRU, X, ids, state, H, back, dY):
-    "(G5): every weight gradient, from the input side's δ and the recurrent side's δâ."
-    return _gru_weight_grads(self.params, X, ids, state[0], H, back['DA'], back['DA_h'], dY)
-
-def _gru_weight_grads(P, X, ids, h0, H, DA_x, DA_h, dY):
-    "`_weight_grads` with `DA_x` on the input side, `DA_h` on the recurrent side (differ in n)."
-    g = _weight_grads({'W_xh': P['W_xh']}, X, ids, h0, H, DA_x, dY)  # W_hh: right in r, z
-    T, B, n = H.shape
-    H_prev = np.concatenate([h0[None], H[:-1]]).reshape(T * B, n)       # h_{t-1}, (N, H)
-    g['W_hh'][:, 2 * n:] = H_prev.T @ DA_h[..., 2 * n:].reshape(T * B, n)   # Σ_t h_{t-1}^T δâ^n_t
-    return {'W_xh': g['W_xh'], 'W_hh': g['W_hh'], 'b_xh': g['b_h'],
-            'b_hh': DA_h.reshape(T * B, -1).sum(0), 'W_hy': g['W_hy'], 'b_y': g['b_y']}
 
 # %% ../nbs/08_gated.ipynb #40d1f1f0
 def torch_gated_forward(P:dict,     # tensors named as in `LSTM.params` or `GRU.params`
@@ -373,32 +295,6 @@ def torch_gated_loss_and_grads(model,      # an `LSTM` or a `GRU`; its parameter
     loss.backward()
     return loss.item(), {k: v.grad.numpy() for k, v in P.items()}, logits.detach().numpy()
 
-# %% ../nbs/08_gated.ipynb #aca69499
-def _torch_twin(model):
-    "`nn.LSTM` or `nn.GRU`, and `nn.Linear`, holding `model`'s weights; returns `(rnn, head)`."
-    import torch, torch.nn as nn
-    dt = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[model.dtype]
-    P = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
-    lstm = isinstance(model, LSTM)
-    rnn = (nn.LSTM if lstm else nn.GRU)(model.n_in, model.n_hidden, dtype=dt)
-    head = nn.Linear(model.n_hidden, model.n_out, dtype=dt)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(P['W_xh'].T); rnn.weight_hh_l0.copy_(P['W_hh'].T)
-        rnn.bias_ih_l0.copy_(P['b_h'] if lstm else P['b_xh'])
-        if lstm: rnn.bias_hh_l0.zero_()
-        else: rnn.bias_hh_l0.copy_(P['b_hh'])
-        head.weight.copy_(P['W_hy'].T); head.bias.copy_(P['b_y'])
-    return rnn, head
-
-def _twin_grads(model, rnn, head)->dict:
-    "The gradients of `_torch_twin`'s modules under `model.params`'s names and layouts."
-    a = lambda t: t.grad.detach().numpy()
-    g = {'W_xh': a(rnn.weight_ih_l0).T, 'W_hh': a(rnn.weight_hh_l0).T, 'W_hy': a(head.weight).T,
-         'b_y': a(head.bias)}
-    if isinstance(model, LSTM): g['b_h'] = a(rnn.bias_ih_l0)
-    else: g['b_xh'], g['b_hh'] = a(rnn.bias_ih_l0), a(rnn.bias_hh_l0)
-    return g
-
 # %% ../nbs/08_gated.ipynb #364da1e8
 def state_grads(model,       # an `RNN`, `LSTM` or `GRU`
                 X,           # inputs: floats (T, B, n_in) or integer token ids (T, B)
@@ -407,16 +303,10 @@ def state_grads(model,       # an `RNN`, `LSTM` or `GRU`
                 mask=None,   # booleans (T, B): the positions the loss counts
                )->dict:      # {'h': δh_t (T, B, H)}, and for the LSTM 'c': δc_t (T, B, H)
     "∂L/∂h_t (and ∂L/∂c_t) for every step: how strongly the loss depends on each state."
-    loss, dY, H, *rest = model._forward_loss(X, targets, state, mask)
+    loss, dY, H, X, ids, state, cache = model._forward_loss(X, targets, state, mask)
     dH = (dY @ model.params['W_hy'].T).reshape(H.shape)                  # δy_t W_hy^T
-    if isinstance(model, _Gated):
-        _, _, state, cache = rest
-        back = model._backward(state, H, cache, dH)
-        return {k: back[d] for k, d in (('h', 'dH'), ('c', 'dC')) if d in back}
-    W_hh = model.params['W_hh']
-    DA = _backward(W_hh, H, dH.copy())                                 # chapter 3: δa_t for every t
-    dH[:-1] += DA[1:] @ W_hh.T                                # δh_t = δy_t W_hy^T + δa_{t+1} W_hh^T
-    return {'h': dH}
+    back = model._backward(state, H, cache, dH)                          # every cell's own walk
+    return {k: back[d] for k, d in (('h', 'dH'), ('c', 'dC')) if d in back}
 
 # %% ../nbs/08_gated.ipynb #80cb11eb
 CELLS = {'rnn': RNN, 'lstm': LSTM, 'gru': GRU}
@@ -443,14 +333,13 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
                  seed:int=0,        # seeds the weights and the batches
                  K:int=4, D:int=4,  # signal and distractor tokens
                 )->dict:        # cell, T, seed, accuracy on 1000 fresh sequences, losses, the model
-    "Train one cell on the recall task with Adam and clipping, then measure its accuracy."
+    "Train one cell on the recall task with chapter 6's `_update` (Adam, clipping); its accuracy."
     rng = np.random.default_rng(seed)
     m = CELLS[cell](K + D, n_hidden, K, seed=seed)
     opt, losses = Adam(m.params, lr=lr), []
     for _ in range(steps):
         X, Y, mask = recall_batch(rng, T, B, K, D)
-        loss, grads, _ = m.loss_and_grads(X, Y, mask=mask)
-        clip_grad_norm(grads, clip); opt.step(grads); losses.append(loss)
+        losses.append(_update(m, opt, X, Y, None, mask, clip)[0])     # chapter 6's one step
     X, Y, _ = recall_batch(np.random.default_rng(10_000 + seed), T, 1000, K, D)
     accuracy = float((m.forward(X)[0][-1].argmax(-1) == Y[-1]).mean())
     return dict(cell=cell, T=T, seed=seed, accuracy=accuracy, losses=losses, model=m)
@@ -502,29 +391,18 @@ def plot_recall(res:dict, ax=None):
     return ax
 
 # %% ../nbs/08_gated.ipynb #5375bf10
-def _gated_flops(cell:str, T:int, B:int, n_in:int, n_hidden:int, n_out:int, ids:bool)->int:
-    "Matrix-product FLOPs (sum of 2mnk) of `cell`'s forward and backward pass with the readout."
-    N, H, k = T * B, n_hidden, 4 if cell == 'lstm' else 3
-    x = 0 if ids else 2 * 2 * N * n_in * k * H         # input projection and dW_xh
-    extra = 2 * N * H * H if cell == 'gru' else 0      # the n block of dW_hh, computed twice
-    return x + 3 * 2 * N * H * k * H - 2 * B * k * H * H + extra + 3 * 2 * N * H * n_out
-
 def _torch_problem(cell, T, B, n_in, n_h, n_out, ids):
-    "A float32 model, its `_torch_twin`, data for both, and the PyTorch step to time."
+    "A float32 model, chapter 7's `to_torch` of it, data for both, and the PyTorch step to time."
     import torch, torch.nn.functional as F
+    from .torch_rnn import to_torch, module_step
     rng = np.random.default_rng(0)
     m = CELLS[cell](n_in, n_h, n_out)
     X = rng.integers(0, n_in, (T, B)) if ids else rng.standard_normal((T, B, n_in)).astype(np.float32)
     Y = rng.integers(0, n_out, (T, B))
-    rnn, head = _torch_twin(m)
+    tm = to_torch(m)
     Xt = F.one_hot(torch.as_tensor(X), n_in).float() if ids else torch.as_tensor(X)   # once, untimed
     Yt = torch.as_tensor(Y).reshape(-1)
-    def torch_step():
-        rnn.zero_grad(set_to_none=True); head.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(head(rnn(Xt)[0]).reshape(len(Yt), -1), Yt)
-        loss.backward()
-        return loss
-    return m, X, Y, rnn, head, torch_step
+    return m, X, Y, tm, lambda: module_step(tm, Xt, Yt)
 
 def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; appendix A's if omitted
                 rounds:int=5,      # paired rounds per size and cell
@@ -532,35 +410,38 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
                 budget:float=0.3,  # seconds of timed calls per segment
                 path=None,         # write the result here as JSON
                 log=print,         # where progress lines go
+                cells=('lstm', 'gru'), # the cells to time
                )->dict:            # machine, peak, one row per cell and size
     "Time `loss_and_grads` against `nn.LSTM`/`nn.GRU` + `nn.Linear` + cross-entropy, oneDNN on and off."
     import torch
     from threadpoolctl import threadpool_limits
-    from .bench import SIZES, _segment, matmul_peak, machine
+    from .bench import SIZES, bptt_flops, matmul_peak, machine
+    from .torch_rnn import time_call, torch_grads   # chapter 6's timer: pause, warm-up, median
     torch.set_num_threads(threads)
     rows = []
     with threadpool_limits(limits=threads, user_api='blas'):
         peak = matmul_peak()
-        for cell in ('lstm', 'gru'):
+        for cell in cells:
             for size in (SIZES if sizes is None else sizes):
-                m, X, Y, rnn, head, torch_step = _torch_problem(cell, *size)
+                m, X, Y, tm, torch_step = _torch_problem(cell, *size)
                 loss, g, _ = m.loss_and_grads(X, Y)
                 errs = [abs(torch_step().item() - loss) / loss]
-                errs += [rel_error(g[k], v) for k, v in _twin_grads(m, rnn, head).items()]
+                errs += [rel_error(g[k], v.numpy()) for k, v in torch_grads(tm).items()]
                 if max(errs) > 1e-3: raise AssertionError(f"{cell} at {size}: {max(errs):.1e}")
                 ours, theirs, off = [], [], []
                 for _ in range(rounds):
-                    ours.append(_segment(lambda: m.loss_and_grads(X, Y), budget))
-                    theirs.append(_segment(torch_step, budget))
+                    ours.append(time_call(lambda: m.loss_and_grads(X, Y), min_time=budget))
+                    theirs.append(time_call(torch_step, min_time=budget))
                     with torch.backends.mkldnn.flags(enabled=False):
-                        off.append(_segment(torch_step, budget))
+                        off.append(time_call(torch_step, min_time=budget))
                 ours, theirs, off = map(np.array, (ours, theirs, off))
                 r = ours / theirs
                 row = dict(cell=cell, size=list(size[:5]), ids=size[5], agreement=max(errs),
                            rnnlit_ms=1e3 * np.median(ours), torch_ms=1e3 * np.median(theirs),
                            torch_no_onednn_ms=1e3 * np.median(off), ratio=np.median(r), ratio_min=r.min(),
                            ratio_max=r.max(), ratio_no_onednn=np.median(ours / off),
-                           peak_pct=_gated_flops(cell, *size) / np.median(ours) / 1e7 / peak['numpy'])
+                           peak_pct=bptt_flops(*size, cell=cell) / np.median(ours) / 1e7
+                                    / peak['numpy'])
                 rows.append({k: float(v) if isinstance(v, np.floating) else v for k, v in row.items()})
                 log(f"{cell} {tuple(size[:5])}: rnnlit/torch {row['ratio']:.2f} "
                     f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f}), "

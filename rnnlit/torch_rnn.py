@@ -20,22 +20,31 @@ except ImportError as e:
     msg = 'rnnlit.torch_rnn needs PyTorch: pip install torch (in a clone: pip install ".[torch]")'
     raise ImportError(msg, name='torch') from e
 from .cell import RNN
+from .gated import CELLS
 from .bptt import rel_error, torch_forward
 from .train import cpu_name, time_call as _time_call
 
 # %% ../nbs/07_torch_rnn.ipynb #3e130371
+_LAYERS = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}    # rnnlit's cells and PyTorch's layers
+
 class TorchRNN(nn.Module):
-    "`nn.RNN` (tanh, one layer, time-major) + `nn.Linear`: the model of `RNN` as a PyTorch module."
-    def __init__(self, n_in:int, n_hidden:int, n_out:int, dtype=torch.float32, device=None):
+    "`nn.RNN` (tanh), `nn.LSTM` or `nn.GRU` (one layer, time-major) + `nn.Linear`: rnnlit's models."
+    def __init__(self, n_in:int, n_hidden:int, n_out:int, dtype=torch.float32, device=None,
+                 cell:str='rnn'):   # 'rnn', 'lstm' or 'gru': the layer, as in `rnnlit.gated.CELLS`
         super().__init__()
-        self.rnn = nn.RNN(n_in, n_hidden, nonlinearity='tanh', dtype=dtype, device=device)
+        if cell not in _LAYERS:
+            raise ValueError(f"`cell`: expected one of {', '.join(map(repr, _LAYERS))}; "
+                             f"got {cell!r}")
+        kw = dict(nonlinearity='tanh') if cell == 'rnn' else {}
+        self.cell = cell
+        self.rnn = _LAYERS[cell](n_in, n_hidden, dtype=dtype, device=device, **kw)
         self.head = nn.Linear(n_hidden, n_out, dtype=dtype, device=device)
 
     def forward(self,
                 X,          # floats (T, B, n_in) or integer token ids (T, B): a tensor or an array
-                h0=None,    # initial hidden state (B, n_hidden); zeros when omitted
+                h0=None,    # initial state (B, n_hidden), or the LSTM's pair; zeros if omitted
                )->tuple:    # `(logits, H)`: (T, B, n_out) and (T, B, n_hidden)
-        "Run the RNN along `X` and read out every step, like `RNN.forward`."
+        "Run the layer along `X` and read out every step, like the rnnlit model's `forward`."
         W, n_in = self.rnn.weight_ih_l0, self.rnn.input_size
         X = torch.as_tensor(X, device=W.device)
         if X.is_floating_point(): X = X.to(W.dtype)
@@ -43,44 +52,57 @@ class TorchRNN(nn.Module):
         if X.dim() != 3 or X.shape[-1] != n_in:
             raise ValueError(f"`X`: expected floats (T, B, {n_in}) or ids (T, B); "
                              f"got shape {tuple(X.shape)}")
-        if h0 is not None:
-            h0 = torch.as_tensor(h0, dtype=W.dtype, device=W.device).unsqueeze(0)   # (1, B, n_h)
+        if h0 is not None:                                  # (B, n_h) -> PyTorch's (1, B, n_h)
+            as_t = lambda s: torch.as_tensor(s, dtype=W.dtype, device=W.device).unsqueeze(0)
+            h0 = tuple(map(as_t, h0)) if self.cell == 'lstm' else as_t(h0)
         H, _ = self.rnn(X, h0)                                                # (T, B, n_h)
         return self.head(H), H
 
 # %% ../nbs/07_torch_rnn.ipynb #38f62b29
 _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
-def to_torch(rnn:RNN,     # the model to copy
+def _cell_of(model)->str:
+    "`model`'s cell in `CELLS`, 'rnn', 'lstm' or 'gru', by class name (a notebook may redefine it)."
+    name = type(model).__name__.lower()
+    if name in CELLS and isinstance(model, RNN): return name
+    raise TypeError(f"`model`: expected an RNN, LSTM or GRU; got {type(model).__name__}")
+
+def to_torch(model,       # an `RNN`, or chapter 8's `LSTM` or `GRU`: the model to copy
              device=None, # where the module lives; the CPU when omitted
-            )->TorchRNN:  # a module with the same weights, in the dtype of `rnn.params`
-    "A `TorchRNN` computing what `rnn` computes: transposed weights, `b_h` in `bias_ih_l0`."
-    m = TorchRNN(rnn.n_in, rnn.n_hidden, rnn.n_out, dtype=_DTYPES[rnn.dtype], device=device)
-    P = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in rnn.params.items()}
+            )->TorchRNN:  # a module with the same weights, in the dtype of `model.params`
+    "A `TorchRNN` computing what `model` computes: transposed weights, the biases as in the table."
+    cell = _cell_of(model)
+    m = TorchRNN(model.n_in, model.n_hidden, model.n_out, dtype=_DTYPES[model.dtype], device=device,
+                 cell=cell)
+    P = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
+    r = m.rnn
     with torch.no_grad():
-        m.rnn.weight_ih_l0.copy_(P['W_xh'].T); m.rnn.weight_hh_l0.copy_(P['W_hh'].T)
-        m.rnn.bias_ih_l0.copy_(P['b_h']);     m.rnn.bias_hh_l0.zero_()
-        m.head.weight.copy_(P['W_hy'].T);     m.head.bias.copy_(P['b_y'])
+        r.weight_ih_l0.copy_(P['W_xh'].T); r.weight_hh_l0.copy_(P['W_hh'].T)
+        if cell == 'gru': r.bias_ih_l0.copy_(P['b_xh']); r.bias_hh_l0.copy_(P['b_hh'])
+        else:             r.bias_ih_l0.copy_(P['b_h']);  r.bias_hh_l0.zero_()
+        m.head.weight.copy_(P['W_hy'].T);  m.head.bias.copy_(P['b_y'])
     return m
 
-def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with a tanh `.rnn` and a `.head`
-              )->RNN:             # the same weights; `b_h` is the sum of the two torch biases
-    "The `RNN` that computes what `module` computes."
+def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with an `.rnn` layer and a `.head`
+              ):                  # an `RNN`, `LSTM` or `GRU`; `b_h` the sum of the two torch biases
+    "The rnnlit model that computes what `module` computes."
     r, head = module.rnn, module.head
-    if not (isinstance(r, nn.RNN) and r.num_layers == 1 and r.nonlinearity == 'tanh' and r.bias
-            and not r.bidirectional and not r.batch_first):
+    cell = {nn.RNN: 'rnn', nn.LSTM: 'lstm', nn.GRU: 'gru'}.get(type(r))
+    if (cell is None or r.num_layers != 1 or not r.bias or r.bidirectional or r.batch_first
+            or (cell == 'rnn' and r.nonlinearity != 'tanh') or getattr(r, 'proj_size', 0)):
         raise ValueError("`module.rnn`: expected a one-layer, unidirectional, time-major tanh "
-                         f"nn.RNN with biases; got {r}")
+                         f"nn.RNN, nn.LSTM or nn.GRU with biases (and no projection); got {r}")
     dt = {torch.float32: np.float32, torch.float64: np.float64}.get(r.weight_ih_l0.dtype)
     if dt is None:
         raise TypeError(f"`module`: expected float32 or float64 weights; "
                         f"got {r.weight_ih_l0.dtype}")
     a = lambda t: t.detach().cpu().numpy()
     T_ = lambda t: np.ascontiguousarray(a(t).T)      # torch's (out, in) -> rnnlit's (in, out)
-    out = RNN(r.input_size, r.hidden_size, head.out_features, dtype=dt)
-    out.params = {'W_xh': T_(r.weight_ih_l0), 'W_hh': T_(r.weight_hh_l0),
-                  'b_h': a(r.bias_ih_l0 + r.bias_hh_l0),
-                  'W_hy': T_(head.weight), 'b_y': a(head.bias).copy()}
+    out = CELLS[cell](r.input_size, r.hidden_size, head.out_features, dtype=dt)
+    P = {'W_xh': T_(r.weight_ih_l0), 'W_hh': T_(r.weight_hh_l0)}
+    if cell == 'gru': P |= {'b_xh': a(r.bias_ih_l0).copy(), 'b_hh': a(r.bias_hh_l0).copy()}
+    else: P['b_h'] = a(r.bias_ih_l0 + r.bias_hh_l0)
+    out.params = P | {'W_hy': T_(head.weight), 'b_y': a(head.bias).copy()}
     return out
 
 # %% ../nbs/07_torch_rnn.ipynb #1457a567
@@ -91,8 +113,10 @@ def torch_params(rnn:RNN, device=None)->dict:
 def torch_grads(module:TorchRNN)->dict:
     "A `TorchRNN`'s gradients under rnnlit's names and layouts; `b_h` is `bias_ih_l0`'s."
     r, head = module.rnn, module.head
-    return {'W_xh': r.weight_ih_l0.grad.T, 'W_hh': r.weight_hh_l0.grad.T, 'b_h': r.bias_ih_l0.grad,
-            'W_hy': head.weight.grad.T, 'b_y': head.bias.grad}
+    g = {'W_xh': r.weight_ih_l0.grad.T, 'W_hh': r.weight_hh_l0.grad.T}
+    if isinstance(r, nn.GRU): g |= {'b_xh': r.bias_ih_l0.grad, 'b_hh': r.bias_hh_l0.grad}
+    else: g['b_h'] = r.bias_ih_l0.grad
+    return g | {'W_hy': head.weight.grad.T, 'b_y': head.bias.grad}
 
 @contextmanager
 def no_tf32():

@@ -78,14 +78,26 @@ OPTIMIZERS = {'sgd': SGD, 'adagrad': Adagrad, 'adam': Adam}
 
 # %% ../nbs/06_train.ipynb #3070519f
 DEFAULTS = dict(level='char', hidden=128, seq_len=50, batch=32, lr=3e-3, optimizer='adam', clip=5.0,
-                valid_frac=0.1, seed=0, by_line=False)
+                valid_frac=0.1, seed=0, by_line=False, cell='rnn')
 
 # %% ../nbs/06_train.ipynb #c8311a05
 class TrainingError(RuntimeError):
     "Training stopped: the loss or a gradient is not finite."
 
+def _update(model, opt, X, Y, state=None, mask=None, clip=None, where:str='')->tuple:
+    "One optimizer step on a batch: loss and gradient, clipping, a finite check; `(loss, state)`."
+    with np.errstate(over='ignore', divide='ignore', invalid='ignore'):   # checked below
+        loss, grads, state = model.loss_and_grads(X, Y, state, mask)
+    norm = clip_grad_norm(grads, clip or np.inf)
+    if not (np.isfinite(loss) and np.isfinite(norm)):
+        raise TrainingError(f"{where}the loss is {loss:.4g} and the gradient norm {norm:.4g}, so "
+                            f"training stopped before updating anything. Clip the gradient "
+                            f"(clip=1.0, or --clip 1) or lower the learning rate (now {opt.lr:g}).")
+    opt.step(grads)
+    return loss, state
+
 class Trainer:
-    "Train an `RNN` language model on a text with stateful truncated BPTT; evaluate, sample, save."
+    "Train a language model (an `RNN`, `LSTM` or `GRU`) on a text with stateful truncated BPTT."
     def __init__(self,
                  text:str,       # the training text: tokens are characters or words (`level`)
                  source:str='',  # where the text came from, recorded in checkpoints
@@ -98,6 +110,10 @@ class Trainer:
         if cfg['optimizer'] not in OPTIMIZERS:
             raise ValueError(f"`optimizer`: expected one of {sorted(OPTIMIZERS)}; "
                              f"got {cfg['optimizer']!r}")
+        from rnnlit.gated import CELLS      # chapter 8's cells (imported here: it imports us)
+        if cfg['cell'] not in CELLS:
+            raise ValueError(f"`cell`: expected one of {', '.join(map(repr, CELLS))}; "
+                             f"got {cfg['cell']!r}")
         if cfg['clip'] is not None and not cfg['clip'] > 0:
             raise ValueError(f"`clip`: expected a positive number or None; got {cfg['clip']}")
         cfg.update(source=source, text_sha256=hashlib.sha256(text.encode()).hexdigest())
@@ -124,12 +140,18 @@ class Trainer:
                                  f"of one window of {T} steps plus a held-out part; use a longer "
                                  f"text or a smaller batch or sequence length")
             self.streams = batchify(train_ids, B)
-        self.rnn = RNN(len(self.vocab), cfg['hidden'], len(self.vocab), seed=cfg['seed'])
+        n = len(self.vocab)
+        self.rnn = CELLS[cfg['cell']](n, cfg['hidden'], n, seed=cfg['seed'])
         self.opt = OPTIMIZERS[cfg['optimizer']](self.rnn.params, lr=cfg['lr'])
         self.step, self.pos = 0, 0
-        self.h = np.zeros((B, cfg['hidden']), self.rnn.dtype)
+        self.h = self._zero_state()       # the next window's initial state; the LSTM's is (h, c)
         self.rng = np.random.default_rng(cfg['seed'])
         self.losses, self.evals = [], []   # training loss per step; (step, held-out loss) pairs
+
+    def _zero_state(self):
+        "Zeros: one (B, hidden) array per array of the cell's state, as `loss_and_grads` takes it."
+        B, n = self.cfg['batch'], self.cfg['hidden']
+        return self.rnn._give(tuple(np.zeros((B, n), self.rnn.dtype) for _ in self.rnn.state_names))
 
     def _batch(self):
         "The next window, its initial state and mask: a window of the streams, or B padded lines."
@@ -139,21 +161,14 @@ class Trainer:
             X, Y, mask = _pad_lines(lines, self.vocab)
             return X, Y, None, mask
         if self.pos >= n_windows(self.streams, self.cfg['seq_len']):   # the end: start afresh
-            self.pos = 0; self.h[:] = 0
+            self.pos, self.h = 0, self._zero_state()
         return window(self.streams, self.pos, self.cfg['seq_len']) + (self.h, None)
 
     def train_step(self)->float:
         "One window: loss and gradient from the carried state, clipping, an optimizer step."
         X, Y, h0, mask = self._batch()
-        with np.errstate(over='ignore', divide='ignore', invalid='ignore'):   # checked below
-            loss, grads, h = self.rnn.loss_and_grads(X, Y, h0, mask=mask)
-        norm = clip_grad_norm(grads, self.cfg['clip'] or np.inf)
-        if not (np.isfinite(loss) and np.isfinite(norm)):
-            raise TrainingError(f"step {self.step + 1}: the loss is {loss:.4g} and the gradient "
-                                f"norm {norm:.4g}, so training stopped before updating anything. "
-                                f"Clip the gradient (clip=1.0, or --clip 1) or lower the learning "
-                                f"rate (now {self.cfg['lr']:g}).")
-        self.opt.step(grads)
+        loss, h = _update(self.rnn, self.opt, X, Y, h0, mask, self.cfg['clip'],
+                          f"step {self.step + 1}: ")
         self.h, self.pos, self.step = h, self.pos + 1, self.step + 1
         self.losses.append(loss)
         return loss
@@ -255,13 +270,15 @@ def sample(rnn:RNN,              # a trained model
         raise ValueError(f"`length`: expected an int >= 0; got {length!r}")
     rng = np.random.default_rng() if rng is None else rng
     primed = list(vocab.encode(prime))
-    y, H = rnn.forward(np.array(primed or [vocab.stoi.get('\n', 0)])[:, None])  # (T, 1, n_tokens)
-    y, h, out = y[-1, 0], H[-1], []
+    X, ids, state = rnn._check(np.array(primed or [vocab.stoi.get('\n', 0)])[:, None], None)
+    H, cache = rnn._recur(X, ids, state)                  # the prime, (T, 1, n_h): any cell's loop
+    y, state, out = _readout(rnn.params, H[-1:])[0, 0], rnn._give(rnn._last(H, cache)), []
     for _ in range(length):
         if greedy: i = int(y.argmax())
         else: i = int(rng.choice(len(y), p=_softmax_t(y, temperature, top_k)))
         out.append(i)
-        h = rnn.step(np.array([i]), h)                    # feed the pick back in: h_{t+1}
+        state = rnn.step(np.array([i]), state)            # feed the pick back in: h_{t+1} (and c)
+        h = state[0] if isinstance(state, tuple) else state   # the LSTM's state is the pair (h, c)
         y = _readout(rnn.params, h[None])[0, 0]           # y_{t+1} = h_{t+1} W_hy + b_y
     return vocab.decode(primed + out)
 
@@ -280,7 +297,9 @@ def plot_losses(trainer:Trainer,  # a trainer that has trained
     if baseline is not None:
         ax.axhline(baseline, color='#6b7280', ls='--', label='unigram baseline')
     ax.set_xlabel('step'); ax.set_ylabel(f"nats per {level}")
-    title = title or f"{level}-level RNN, $n_h$ = {trainer.cfg['hidden']}, {trainer.step} steps"
+    cfg = trainer.cfg
+    title = title or (f"{level}-level {cfg['cell'].upper()}, $n_h$ = {cfg['hidden']}, "
+                      f"{trainer.step} steps")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=9)
     if path: fig.savefig(path, dpi=110)
@@ -301,7 +320,8 @@ def save(self:Trainer, path)->Path:
     arrays = {'format': np.array(FORMAT), 'config': np.array(json.dumps(self.cfg)),
               'vocab': np.array(self.vocab.itos, dtype=str),
               'step': np.array(self.step), 'pos': np.array(self.pos),
-              'h': self.h, 'rng': np.array(json.dumps(self.rng.bit_generator.state)),
+              'rng': np.array(json.dumps(self.rng.bit_generator.state)),
+              **dict(zip(self._state_keys(), self.h if isinstance(self.h, tuple) else (self.h,))),
               'losses': np.array(self.losses, dtype=np.float64),
               'evals': np.array(self.evals, dtype=np.float64).reshape(-1, 2),
               **{f'param/{k}': v for k, v in self.rnn.params.items()},
@@ -318,6 +338,11 @@ def save(self:Trainer, path)->Path:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
     return path
+
+@patch
+def _state_keys(self:Trainer)->tuple:
+    "The checkpoint's keys of the carried state: 'h', and 'c' for the LSTM."
+    return tuple(n[0] for n in self.rnn.state_names)
 
 def _umask()->int:
     "The process's umask (reading it means setting it, so it is set straight back)."
@@ -344,23 +369,27 @@ def load_checkpoint(path)->dict:
                               f"(it holds data rnnlit does not write)") from None
     if 'format' not in arrays or str(arrays['format']) != FORMAT:
         raise CheckpointError(f"{path}: not an rnnlit checkpoint (expected format {FORMAT!r})")
-    need = (['config', 'vocab', 'step', 'pos', 'h', 'rng', 'losses', 'evals']
-            + [f'param/{k}' for k in ('W_xh', 'W_hh', 'b_h', 'W_hy', 'b_y')])
-    missing = [k for k in need if k not in arrays]
-    if missing:
-        raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    def incomplete(keys):
+        missing = [k for k in keys if k not in arrays]
+        if missing:
+            raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    incomplete(['config', 'vocab', 'step', 'pos', 'h', 'rng', 'losses', 'evals', 'param/W_xh'])
+    from rnnlit.gated import CELLS
     cfg = json.loads(str(arrays['config']))
+    cfg.setdefault('cell', 'rnn')                   # written before chapter 8: an RNN's checkpoint
+    if cfg['cell'] not in CELLS:
+        raise CheckpointError(f"{path}: unknown cell {cfg['cell']!r} (expected one of "
+                              f"{', '.join(map(repr, CELLS))})")
     vocab = Vocab([str(t) for t in arrays['vocab']], cfg['level'])
     n, n_hidden = len(vocab), cfg['hidden']
-    want = {'W_xh': (n, n_hidden), 'W_hh': (n_hidden, n_hidden), 'b_h': (n_hidden,),
-            'W_hy': (n_hidden, n), 'b_y': (n,)}
-    for k, shape in want.items():
-        if arrays[f'param/{k}'].shape != shape:
+    rnn = CELLS[cfg['cell']](n, n_hidden, n, dtype=arrays['param/W_xh'].dtype)   # names and shapes
+    incomplete([f'param/{k}' for k in rnn.params] + [s[0] for s in rnn.state_names[1:]])
+    for k, p in rnn.params.items():
+        if arrays[f'param/{k}'].shape != p.shape:
             raise CheckpointError(f"{path}: parameter {k} has shape {arrays[f'param/{k}'].shape}, "
                                   f"but the vocabulary ({n} tokens) and hidden size ({n_hidden}) "
-                                  f"need {shape}")
-    rnn = RNN(n, n_hidden, n, dtype=arrays['param/W_xh'].dtype)
-    rnn.params = {k: arrays[f'param/{k}'].copy() for k in want}
+                                  f"need {p.shape}")
+    rnn.params = {k: arrays[f'param/{k}'].copy() for k in rnn.params}
     return dict(config=cfg, vocab=vocab, rnn=rnn, arrays=arrays)
 
 @patch(cls_method=True)
@@ -379,7 +408,8 @@ def resume(cls:Trainer, path, text:str)->Trainer:
     t.opt.params = t.rnn.params
     try: t.opt.load_state_dict({k[4:]: v for k, v in a.items() if k.startswith('opt/')})
     except (ValueError, KeyError) as e: raise CheckpointError(f"{path}: {e}") from None
-    t.step, t.pos, t.h = int(a['step']), int(a['pos']), a['h'].copy()
+    t.step, t.pos = int(a['step']), int(a['pos'])
+    t.h = t.rnn._give(tuple(a[k] for k in t._state_keys()))         # copies
     t.rng.bit_generator.state = json.loads(str(a['rng']))
     t.losses = [float(x) for x in a['losses']]
     t.evals = [(int(s), float(l)) for s, l in a['evals']]

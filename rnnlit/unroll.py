@@ -40,8 +40,8 @@ def forward(self:RNN,
             h0=None,    # initial hidden state (B, n_hidden); zeros when omitted
            )->tuple:    # `(logits, H)`: scores (T, B, n_out) and hidden states (T, B, n_hidden)
     "Run along `X`: $h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$, $y_t = h_t W_{hy} + b_y$."
-    X, ids, h0 = _check_sequence(self, X, h0)
-    H = _recur(self.params, X, ids, h0)
+    X, ids, state = self._check(X, h0)             # state: the tuple (h0,)
+    H, _ = self._recur(X, ids, state)              # the RNN's: `_recur` below; (T, B, n_h)
     return _readout(self.params, H), H
 
 # %% ../nbs/02_unroll.ipynb #7c544685
@@ -55,18 +55,18 @@ def _check_sequence(rnn, X, h0):
     else: h0 = _check_h(h0, B, rnn.n_hidden, rnn.dtype, 'h0')
     return X, ids, h0
 
-def _input_projection(P, X, ids):
-    "$x_t W_{xh} + b_h$ for all steps at once, (T, B, n_h): one row gather or one matrix product."
-    if ids: XW = P['W_xh'][X]                                          # (T, B, n_h), a fresh array
+def _input_projection(W_xh, b, X, ids):
+    "$x_t W_{xh} + b$ for all steps at once, (T, B, k): one row gather or one matrix product."
+    if ids: XW = W_xh[X]                                               # (T, B, k), a fresh array
     else:
         T, B, n_in = X.shape
-        XW = (X.reshape(T * B, n_in) @ P['W_xh']).reshape(T, B, -1)    # (T, B, n_h)
-    XW += P['b_h']
+        XW = (X.reshape(T * B, n_in) @ W_xh).reshape(T, B, -1)         # (T, B, k)
+    XW += b
     return XW
 
 def _recur(P, X, ids, h0):
     "Every hidden state, (T, B, n_h): the input projection for all steps, then the loop, in place."
-    H = _input_projection(P, X, ids)                # (T, B, n_h): x_t W_xh + b_h, then h_t below
+    H = _input_projection(P['W_xh'], P['b_h'], X, ids)   # (T, B, n_h): x_t W_xh + b_h, then h_t
     W_hh, h = P['W_hh'], h0
     hW = np.empty_like(h0)                          # (B, n_h), the one buffer the loop needs
     for t in range(1, H.shape[0] + 1):              # the equations' t; h holds h_{t-1}
@@ -81,3 +81,41 @@ def _readout(P, H):
     logits = H.reshape(T * B, n_hidden) @ P['W_hy']                   # y_t for all t, (N, n_out)
     logits += P['b_y']
     return logits.reshape(T, B, -1)
+
+RNN.state_names = ('h0',)      # the arrays that make up the state, as `forward` calls them
+
+@patch
+def _check_state(self:RNN, state, B:int, names:tuple)->tuple:
+    "The state as a tuple of (B, n_hidden) arrays called `names`; zeros for what is omitted."
+    if len(names) == 1: state = (state,)
+    elif state is None: state = (None,) * len(names)
+    elif not isinstance(state, (tuple, list)) or len(state) != len(names):
+        got = type(state).__name__
+        if isinstance(state, (tuple, list)): got = f"a {got} of length {len(state)}"
+        raise TypeError(f"`state`: expected a pair ({', '.join(names)}) of (B, n_hidden) "
+                        f"arrays; got {got}")
+    return tuple(np.zeros((B, self.n_hidden), self.dtype) if s is None
+                 else _check_h(s, B, self.n_hidden, self.dtype, n)
+                 for s, n in zip(state, names))
+
+@patch
+def _check(self:RNN, X, state):
+    "Check a batch of sequences and its initial state: `(X, is_ids, state)`, the state a tuple."
+    X, ids, _ = _check_sequence(self, X, None)
+    return X, ids, self._check_state(state, X.shape[1], self.state_names)
+
+@patch
+def _recur(self:RNN, X, ids, state:tuple)->tuple:
+    "The cell's recurrence on checked inputs: `(H, cache)`; the RNN's is `_recur`, with no cache."
+    return _recur(self.params, X, ids, state[0]), None
+
+@patch
+def _last(self:RNN, H, cache)->tuple:
+    "The state after the last step, as a tuple: `(h_T,)`."
+    return (H[-1],)
+
+@patch
+def _give(self:RNN, state:tuple):
+    "A state as callers see it: copies; the array itself for a one-array state, else the tuple."
+    state = tuple(s.copy() for s in state)
+    return state[0] if len(state) == 1 else state

@@ -33,12 +33,13 @@ def one_line(r, code=1):
 def test_help_lists_every_bench_option():
     r = rnnlit('bench', '--help')
     assert r.returncode == 0
-    for opt in ('--device', '--rounds', '--threads', '--budget', '--size', '--out'): assert opt in r.stdout
+    for opt in ('--device', '--rounds', '--threads', '--budget', '--size', '--out', '--cell'): assert opt in r.stdout
 
 
 @pytest.mark.parametrize('args', [[], ['nope'], ['bench', '--size', '1,2,3'], ['bench', '--size', '1,2,3,4,0'],
                                   ['bench', '--rounds', 'x'], ['bench', '--threads', '0'], ['bench', '--device', 'tpu'],
-                                  ['bench', '--budget', '-1'], ['bench', '--size', '1,2,3,4,5,x']])
+                                  ['bench', '--budget', '-1'], ['bench', '--size', '1,2,3,4,5,x'],
+                                  ['bench', '--cell', 'tanh']])
 def test_bad_arguments_one_line_exit_2(args):
     r = run(*args)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
@@ -59,3 +60,19 @@ def test_bench_writes_results(tmp_path):
     assert [row['size'] for row in res['rows']] == [[5, 2, 7, 6, 7], [4, 3, 5, 8, 6]]
     assert all(row['agreement'] < 1e-4 and row['ratio'] > 0 for row in res['rows'])
     assert res['machine']['cpu'] and res['command'].startswith('rnnlit bench')
+
+
+def test_bench_times_a_gated_cell(tmp_path):
+    "`--cell lstm`: chapter 8's comparison with nn.LSTM, agreement checked first, written like appendix A's."
+    out = tmp_path/'g.json'
+    r = rnnlit('bench', '--cell', 'lstm', '--rounds', '1', '--budget', '0.02', '--size', '4,2,5,6,5,ids',
+               '--out', out)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert [(row['cell'], row['size']) for row in res['rows']] == [('lstm', [4, 2, 5, 6, 5])]
+    assert res['rows'][0]['agreement'] < 1e-3 and res['command'].startswith('rnnlit bench --cell lstm')
+
+
+def test_bench_gated_cell_only_on_the_cpu_comparison():
+    r = run('bench', '--cell', 'gru', '--device', 'cpu')
+    assert 'does not combine with --device or --training' in one_line(r)

@@ -1,6 +1,6 @@
 """The command given careless input: a bad `--out`, files that are not checkpoints, a `--prime` the model never
 saw, bad texts and numbers, `--help` and `--version`. Each: one line, non-zero exit, no traceback."""
-import os, time
+import json, os, time
 import numpy as np
 import pytest
 import rnnlit as pkg
@@ -107,7 +107,7 @@ def test_train_bad_text_files(tmp_path, content, msg):
     ['train', '--hidden', '0'], ['train', '--hidden', '1.5'], ['train', '--hidden', 'True'],
     ['train', '--steps', '-3'], ['train', '--steps', 'x'], ['train', '--lr', 'nan'], ['train', '--lr', 'inf'],
     ['train', '--lr', '-1'], ['train', '--clip', '0'], ['train', '--seed', '-1'], ['train', '--seed', 'x'],
-    ['train', '--level', 'byte'], ['train', '--wat'], ['train', 'a.txt', 'b.txt'],
+    ['train', '--level', 'byte'], ['train', '--wat'], ['train', 'a.txt', 'b.txt'], ['train', '--cell', 'tanh'],
     ['sample'], ['sample', 'c.npz', '--temperature', '0'], ['sample', 'c.npz', '--length', '0'],
     ['sample', 'c.npz', '--top-k', 'x'], ['sample', 'c.npz', '--seed', '-2'],
 ])
@@ -126,3 +126,25 @@ def test_a_diverging_run_says_how_to_fix_it(text, tmp_path):
     err = one_line(rnnlit('train', text, *TINY, '--optimizer', 'sgd', '--lr', '1e300', '--steps', 20,
                           '--out', tmp_path/'run'))
     assert err.startswith('rnnlit train: step ') and 'Clip the gradient' in err
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_train_sample_and_resume_every_cell(text, tmp_path, cell):
+    "`rnnlit train --cell`, then `rnnlit sample` reads the cell from the checkpoint, and `--resume` goes on."
+    out = tmp_path/'run'
+    r = rnnlit('train', text, *TINY, '--cell', cell, '--steps', 4, '--out', out)
+    assert r.returncode == 0, r.stderr
+    assert rnnlit('sample', out/'checkpoint.npz', '--seed', 0, '--length', 20).returncode == 0
+    r = rnnlit('train', '--resume', out/'checkpoint.npz', '--steps', 7, '--no-progress')
+    assert r.returncode == 0 and 'at step 4 of 7' in r.stdout, r.stderr
+    a = np.load(out/'checkpoint.npz')
+    assert int(a['step']) == 7 and json.loads(str(a['config']))['cell'] == cell
+    other = 'gru' if cell == 'lstm' else 'lstm'
+    err = one_line(rnnlit('train', '--resume', out/'checkpoint.npz', '--cell', other, '--steps', 9))
+    assert f'--cell {other}' in err and f'trained with --cell {cell}' in err
+
+
+def test_a_bad_cell_is_one_line_exit_2():
+    r = rnnlit('train', '--cell', 'tanh')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "argument --cell: invalid choice: 'tanh'" in r.stderr

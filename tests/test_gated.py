@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from rnnlit import RNN, LSTM, GRU, numerical_grads, rel_error
-from rnnlit.gated import torch_gated_forward, torch_gated_loss_and_grads, state_grads, _torch_twin, _twin_grads
+from rnnlit.gated import torch_gated_forward, torch_gated_loss_and_grads, state_grads
+from rnnlit.torch_rnn import to_torch, from_torch, torch_grads
 
 
 @st.composite
@@ -50,10 +51,7 @@ def test_forward_is_step_T_times(p):
 def test_bptt_matches_finite_differences(p):
     m, X, Y, state, mask = p
     _, grads, _ = m.loss_and_grads(X, Y, state, mask)
-    class Masked:                           # numerical_grads calls `loss(X, targets, state)`: add the mask
-        params = m.params
-        loss = staticmethod(lambda X, Y, s: m.loss(X, Y, s, mask))
-    fd = numerical_grads(Masked, X, Y, state)
+    fd = numerical_grads(m, X, Y, state, mask)    # chapter 3's, as it is: `loss(X, targets, state, mask)`
     for k in grads:
         ok = rel_error(fd[k], grads[k]) < 1e-6 or (np.abs(grads[k]).max() < 1e-12 and np.abs(fd[k]).max() < 1e-9)
         assert ok, (type(m).__name__, k, rel_error(fd[k], grads[k]))
@@ -77,21 +75,21 @@ def test_bptt_matches_torch_autograd(p):
 @given(problems(max_T=10, max_B=5, max_size=8))
 def test_bptt_matches_nn_modules(p):
     m, X, Y, state, mask = p
-    rnn, head = _torch_twin(m)
+    tm = to_torch(m)                                    # chapter 7's one interface
     Xt = torch.tensor(X) if X.dtype.kind == 'f' else F.one_hot(torch.tensor(X), m.n_in).double()
-    B = X.shape[1]
     if state is None: ts = None
     elif isinstance(m, LSTM): ts = tuple(torch.tensor(s)[None] for s in state)
     else: ts = torch.tensor(state)[None]
-    H, last = rnn(Xt, ts)
+    H, last = tm.rnn(Xt, ts)
     y = torch.tensor(Y)
     if mask is not None: y = y.masked_fill(~torch.tensor(mask), -100)
-    F.cross_entropy(head(H).reshape(-1, m.n_out), y.reshape(-1), ignore_index=-100).backward()
+    F.cross_entropy(tm.head(H).reshape(-1, m.n_out), y.reshape(-1), ignore_index=-100).backward()
     _, grads, mine = m.loss_and_grads(X, Y, state, mask)
-    tg = _twin_grads(m, rnn, head)
+    tg = {k: v.numpy() for k, v in torch_grads(tm).items()}
     assert set(tg) == set(grads)
     for k in grads: assert rel_error(grads[k], tg[k]) < 1e-10, k
     assert rel_error(m.forward(X, state)[1], H.detach().numpy()) < 1e-10
+    np.testing.assert_allclose(tm(X, state)[1].detach().numpy(), H.detach().numpy(), atol=0)
     if isinstance(m, LSTM): np.testing.assert_allclose(mine[1], last[1][0].detach().numpy(), atol=1e-12)
 
 
@@ -190,3 +188,39 @@ def test_import_without_torch():
             "print(LSTM(3, 4, 2).loss(np.zeros((5, 2), int), np.zeros((5, 2), int))[0] > 0)")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'True'
+
+
+def test_bench_gated_runs_short():
+    "The benchmark's machinery at a tiny size, one round: agreement checked, chapter 6's timer, every column."
+    from rnnlit.gated import bench_gated, bench_gated_table
+    res = bench_gated(sizes=[(4, 2, 6, 5, 6, True)], rounds=1, budget=0.01, log=lambda s: None)
+    assert [r['cell'] for r in res['rows']] == ['lstm', 'gru']
+    for r in res['rows']:
+        assert r['agreement'] < 1e-3 and r['ratio'] > 0 and r['torch_no_onednn_ms'] > 0
+    assert bench_gated_table(res).count('\n') == 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(problems(max_T=4, max_B=3, max_size=5), st.sampled_from([np.float32, np.float64]))
+def test_torch_round_trip_is_lossless(p, dtype):
+    "to_torch then from_torch gives back every array bit for bit, for both gated cells and both dtypes."
+    m = type(p[0])(p[0].n_in, p[0].n_hidden, p[0].n_out, dtype=dtype)
+    for v in m.params.values(): v += np.random.default_rng(0).standard_normal(v.shape).astype(dtype)
+    back = from_torch(to_torch(m))
+    assert type(back) is type(m) and list(back.params) == list(m.params)
+    for k, v in m.params.items():
+        np.testing.assert_array_equal(back.params[k], v)
+        assert back.params[k].dtype == dtype and back.params[k].flags.c_contiguous
+
+
+@pytest.mark.parametrize('cls', [LSTM, GRU])
+def test_from_torch_reads_pytorch_init(cls):
+    "A PyTorch module with its own init (both biases non-zero) maps to a model computing the same."
+    from rnnlit.torch_rnn import TorchRNN
+    tm = TorchRNN(4, 5, 3, dtype=torch.float64, cell=cls.__name__.lower())
+    x = torch.randn(6, 2, 4, dtype=torch.float64)
+    m = from_torch(tm)
+    assert type(m) is cls
+    np.testing.assert_allclose(m.forward(x.numpy())[0], tm(x)[0].detach().numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match='projection'):
+        from_torch(type('M', (), dict(rnn=torch.nn.LSTM(4, 5, proj_size=2), head=tm.head))())

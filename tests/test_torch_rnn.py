@@ -171,6 +171,11 @@ def test_sweep_plot_fits_the_page_and_can_be_read(cuda, tmp_path):
     plt.close(fig)
 
 
+def test_one_interface_refuses_unknown_cells():
+    "TorchRNN names the cells it knows; to_torch refuses a model that is not one of rnnlit's cells."
+    with pytest.raises(ValueError, match=r"`cell`: expected one of 'rnn', 'lstm', 'gru'; got 'tanh'"):
+        TorchRNN(3, 4, 2, cell='tanh')
+    with pytest.raises(TypeError, match=r"`model`: expected an RNN, LSTM or GRU; got dict"): to_torch({})
 def test_tf32_sets_both_flags_and_restores_the_previous_values():
     from rnnlit.torch_rnn import tf32
     flags = lambda: (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)

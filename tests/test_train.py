@@ -1,5 +1,5 @@
 """Chapter 6: data, optimizers, training, sampling, checkpoints and the train/sample commands."""
-import os, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
@@ -239,3 +239,43 @@ def test_greedy_sampling_follows_next_distribution():
     for _ in range(15): text += t.vocab.itos[int(next_distribution(t.rnn, t.vocab, text).argmax())]
     assert sample(t.rnn, t.vocab, 'The ', 15, greedy=True) == text
     with pytest.raises(TypeError, match='`top_k`'): sample(t.rnn, t.vocab, 'The', top_k=2.5)
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_every_cell_trains_resumes_exactly_and_samples(tmp_path, cell):
+    "The gated cells through the one Trainer: the carried state (the LSTM's pair), checkpoints, resume, sampling."
+    cfg = {**SMALL, 'cell': cell}
+    straight = Trainer(TEXT, **cfg).fit(30, eval_every=10, progress=False)
+    first = Trainer(TEXT, **cfg).fit(18, eval_every=10, progress=False)
+    path = first.save(tmp_path/'ck.npz')
+    ck = load_checkpoint(path)
+    assert ck['config']['cell'] == cell and type(ck['rnn']).__name__ == cell.upper()
+    assert set(ck['rnn'].params) == set(straight.rnn.params)
+    assert ('c' in ck['arrays']) == (cell == 'lstm')
+    second = Trainer.resume(path, TEXT).fit(12, eval_every=10, progress=False)
+    assert np.array_equal(second.losses, straight.losses)
+    for a, b in zip(*(s.h if cell == 'lstm' else (s.h,) for s in (second, straight))): assert np.array_equal(a, b)
+    for k, v in straight.rnn.params.items(): assert np.array_equal(second.rnn.params[k], v)
+    assert second.sample('The', 20) == straight.sample('The', 20)
+    greedy = sample(ck['rnn'], ck['vocab'], 'The ', 15, greedy=True)
+    p = next_distribution(ck['rnn'], ck['vocab'], 'The ')
+    assert greedy[4] == ck['vocab'].itos[int(p.argmax())]
+
+
+def test_a_checkpoint_without_a_cell_loads_as_an_rnn(tmp_path):
+    "Checkpoints written before chapter 8 name no cell: they are an RNN's, and resume as one."
+    t = Trainer(TEXT, **SMALL).fit(5, progress=False)
+    path = t.save(tmp_path/'new.npz')
+    a = dict(np.load(path))
+    cfg = json.loads(str(a['config'])); del cfg['cell']; a['config'] = np.array(json.dumps(cfg))
+    np.savez(tmp_path/'old.npz', **a)
+    ck = load_checkpoint(tmp_path/'old.npz')
+    assert ck['config']['cell'] == 'rnn' and type(ck['rnn']).__name__ == 'RNN'
+    assert Trainer.resume(tmp_path/'old.npz', TEXT).fit(3, progress=False).step == 8
+    a['config'] = np.array(json.dumps({**cfg, 'cell': 'tanh'})); np.savez(tmp_path/'odd.npz', **a)
+    with pytest.raises(CheckpointError, match="unknown cell 'tanh'"): load_checkpoint(tmp_path/'odd.npz')
+    lstm = Trainer(TEXT, **{**SMALL, 'cell': 'lstm'}).fit(2, progress=False)
+    a = dict(np.load(lstm.save(tmp_path/'l.npz'))); del a['c']; np.savez(tmp_path/'l2.npz', **a)
+    with pytest.raises(CheckpointError, match='incomplete checkpoint, missing c'): load_checkpoint(tmp_path/'l2.npz')
+    with pytest.raises(ValueError, match=r"`cell`: expected one of 'rnn', 'lstm', 'gru'; got 'tanh'"):
+        Trainer(TEXT, **{**SMALL, 'cell': 'tanh'})
