@@ -77,7 +77,7 @@ def parser()->argparse.ArgumentParser:
                    help='a size to time, repeatable (default: the four sizes of appendix A)')
     b.add_argument('--training', action='store_true',
                    help="chapter 6's race: wall time to a held-out loss, batched training against "
-                        "a per-example loop (about 4 minutes)")
+                        "a per-example loop (minutes)")
     b.add_argument('--quick', action='store_true',
                    help='with --device: a small sweep of a few seconds, to check the setup')
     b.add_argument('--out', type=Path,
@@ -99,8 +99,8 @@ def parser()->argparse.ArgumentParser:
                    help='continue the run saved in this checkpoint exactly, on the same text, with '
                         "its settings; --out defaults to the checkpoint's folder")
     t.add_argument('--steps', type=_positive,
-                   help="the run's total number of steps (default: 8000, about a minute on 2 "
-                        "cores; with --resume: the total the run was started with)")
+                   help="the run's total number of steps (default: 8000; with --resume: the total "
+                        "the run was started with)")
     t.add_argument('--level', choices=['char', 'word'],
                    help=f"tokens are characters or words (default: {D['level']})")
     t.add_argument('--cell', choices=['rnn', 'lstm', 'gru'],
@@ -339,6 +339,8 @@ def _bench(args):
     if args.cell != 'rnn' and (args.training or args.device):
         raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
                          "it does not combine with --device or --training")
+    if args.quick and not args.device:
+        raise _UserError("--quick shortens chapter 7's sweep: use it with --device cpu or --device cuda")
     _check_out_file(args.out)
     if args.training: return _training_race(args)
     if args.device: return _sweep(args)

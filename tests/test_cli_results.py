@@ -28,3 +28,8 @@ def test_sample_into_a_pipe_that_closes_early(tmp_path):
     p.stdout.read(10); p.stdout.close()                     # what `| head -c 10` does
     assert p.wait(timeout=120) == 0
     assert p.stderr.read() == b''
+
+
+def test_quick_without_a_device_is_refused_at_once():
+    line = one_line(rnnlit('bench', '--quick'))
+    assert '--quick' in line and '--device' in line, line
