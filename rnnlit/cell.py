@@ -23,15 +23,16 @@ class RNN:
         for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
             _positive_int(v, name)
         dt = _check_dtype(dtype)
-        rng = np.random.default_rng(seed)
-        self.params = {
-            'W_xh': _glorot_uniform(rng, n_in, n_hidden),      # (n_in, n_h)
-            'W_hh': _orthogonal(rng, n_hidden),                 # (n_h, n_h)
-            'b_h':  np.zeros(n_hidden),                         # (n_h,)
-            'W_hy': _glorot_uniform(rng, n_hidden, n_out),     # (n_h, n_out)
-            'b_y':  np.zeros(n_out),                            # (n_out,)
-        }
-        self.params = {k: v.astype(dt) for k, v in self.params.items()}
+        P = self._init_params(np.random.default_rng(seed), n_in, n_hidden, n_out)
+        self.params = {k: v.astype(dt) for k, v in P.items()}
+
+    def _init_params(self, rng, n_in, n_hidden, n_out)->dict:
+        "The starting weights, drawn from `rng` (a cell of chapter 8 draws its own)."
+        return {'W_xh': _glorot_uniform(rng, n_in, n_hidden),      # (n_in, n_h)
+                'W_hh': _orthogonal(rng, n_hidden),                 # (n_h, n_h)
+                'b_h':  np.zeros(n_hidden),                         # (n_h,)
+                'W_hy': _glorot_uniform(rng, n_hidden, n_out),     # (n_h, n_out)
+                'b_y':  np.zeros(n_out)}                            # (n_out,)
 
     n_in     = property(lambda self: self.params['W_xh'].shape[0], doc="Size of each input vector.")
     n_hidden = property(lambda self: self.params['W_hh'].shape[0], doc="Size of the hidden state.")

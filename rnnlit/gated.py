@@ -59,24 +59,14 @@ class _Gated(RNN):
     "What the gated cells add to the RNN's pieces: gate blocks, their initialisation, `state`."
     gates = ''                 # one letter per gate block along the last axis of `W_xh` and `W_hh`
 
-    def __init__(self,
-                 n_in:int,           # size of each input vector (the vocabulary size for token ids)
-                 n_hidden:int,        # size of the hidden state (and of the LSTM's cell state)
-                 n_out:int,           # number of output scores per step
-                 *,
-                 seed:int=0,          # seed of the random generator that draws the initial weights
-                 dtype=np.float32,    # `np.float32` or `np.float64`: the dtype of every parameter
-                ):
-        for name, v in (('n_in', n_in), ('n_hidden', n_hidden), ('n_out', n_out)):
-            _positive_int(v, name)
-        dt = _check_dtype(dtype)
-        rng, k = np.random.default_rng(seed), len(self.gates)
-        P = {'W_xh': np.concatenate([_glorot_uniform(rng, n_in, n_hidden) for _ in range(k)], 1),
-             'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),   # (H, kH)
-             **self._biases(n_hidden),
-             'W_hy': _glorot_uniform(rng, n_hidden, n_out),                             # (H, n_out)
-             'b_y': np.zeros(n_out)}
-        self.params = {name: v.astype(dt) for name, v in P.items()}
+    def _init_params(self, rng, n_in, n_hidden, n_out)->dict:
+        "Per gate block, the RNN's draws: Glorot for `W_xh`, orthogonal for `W_hh`; the cell's biases."
+        k = len(self.gates)
+        return {'W_xh': np.concatenate([_glorot_uniform(rng, n_in, n_hidden) for _ in range(k)], 1),
+                'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),  # (n_h, k n_h)
+                **self._biases(n_hidden),
+                'W_hy': _glorot_uniform(rng, n_hidden, n_out),                            # (n_h, n_out)
+                'b_y': np.zeros(n_out)}
 
 # %% ../nbs/08_gated.ipynb #0e5b00bf
 @patch
