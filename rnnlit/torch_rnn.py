@@ -28,22 +28,26 @@ from .train import cpu_name, time_call as _time_call
 _LAYERS = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}    # rnnlit's cells and PyTorch's layers
 
 class TorchRNN(nn.Module):
-    "`nn.RNN` (tanh), `nn.LSTM` or `nn.GRU` (one layer, time-major) + `nn.Linear`: rnnlit's models."
+    "`nn.RNN` (tanh), `nn.LSTM` or `nn.GRU` (time-major) + `nn.Linear`: rnnlit's models."
     def __init__(self, n_in:int, n_hidden:int, n_out:int, dtype=torch.float32, device=None,
-                 cell:str='rnn'):   # 'rnn', 'lstm' or 'gru': the layer, as in `rnnlit.gated.CELLS`
+                 cell:str='rnn',    # 'rnn', 'lstm' or 'gru': the layer, as in `rnnlit.gated.CELLS`
+                 num_layers:int=None,       # a chapter 9 `Stack`'s layers; None: one cell
+                 bidirectional:bool=False): # a chapter 9 `Stack`'s directions
         super().__init__()
         if cell not in _LAYERS:
             raise ValueError(f"`cell`: expected one of {', '.join(map(repr, _LAYERS))}; "
                              f"got {cell!r}")
         kw = dict(nonlinearity='tanh') if cell == 'rnn' else {}
-        self.cell = cell
-        self.rnn = _LAYERS[cell](n_in, n_hidden, dtype=dtype, device=device, **kw)
-        self.head = nn.Linear(n_hidden, n_out, dtype=dtype, device=device)
+        self.cell, self.stack = cell, num_layers is not None   # `from_torch` gives a Stack back
+        self.rnn = _LAYERS[cell](n_in, n_hidden, num_layers=num_layers or 1,
+                                 bidirectional=bidirectional, dtype=dtype, device=device, **kw)
+        self.head = nn.Linear(n_hidden * (1 + bidirectional), n_out, dtype=dtype, device=device)
 
     def forward(self,
                 X,          # floats (T, B, n_in) or integer token ids (T, B): a tensor or an array
                 h0=None,    # initial state (B, n_hidden), or the LSTM's pair; zeros if omitted
                )->tuple:    # `(logits, H)`: (T, B, n_out) and (T, B, n_hidden)
+        # a `Stack`'s state is already in PyTorch's layout, (num_layers·D, B, n_hidden)
         "Run the layer along `X` and read out every step, like the rnnlit model's `forward`."
         W, n_in = self.rnn.weight_ih_l0, self.rnn.input_size
         X = torch.as_tensor(X, device=W.device)
@@ -53,7 +57,8 @@ class TorchRNN(nn.Module):
             raise ValueError(f"`X`: expected floats (T, B, {n_in}) or ids (T, B); "
                              f"got shape {tuple(X.shape)}")
         if h0 is not None:                                  # (B, n_h) -> PyTorch's (1, B, n_h)
-            as_t = lambda s: torch.as_tensor(s, dtype=W.dtype, device=W.device).unsqueeze(0)
+            as_t = lambda s: torch.as_tensor(s, dtype=W.dtype, device=W.device)
+            as_t = (lambda f: lambda s: f(s) if self.stack else f(s).unsqueeze(0))(as_t)
             h0 = tuple(map(as_t, h0)) if self.cell == 'lstm' else as_t(h0)
         H, _ = self.rnn(X, h0)                                                # (T, B, n_h)
         return self.head(H), H
@@ -64,31 +69,44 @@ _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.floa
 def _cell_of(model)->str:
     "`model`'s cell in `CELLS`, 'rnn', 'lstm' or 'gru', by class name (a notebook may redefine it)."
     name = type(model).__name__.lower()
+    if name == 'stack' and isinstance(model, RNN): return model.cell       # chapter 9's `Stack`
     if name in CELLS and isinstance(model, RNN): return name
     raise TypeError(f"`model`: expected an RNN, LSTM or GRU; got {type(model).__name__}")
 
-def to_torch(model,       # an `RNN`, or chapter 8's `LSTM` or `GRU`: the model to copy
+def _pieces(model)->list:
+    "(a layer's direction as a cell, PyTorch's name suffix): `(model, '_l0')`, or a `Stack`'s L·D."
+    if not getattr(model, 'num_layers', None): return [(model, '_l0')]
+    from .stack import _suffix                                           # chapter 9
+    return [(model.layer(l, d), _suffix(l, d)) for l in range(model.num_layers)
+            for d in range(model.D)]
+
+def to_torch(model,       # an `RNN`, chapter 8's `LSTM` or `GRU`, or chapter 9's `Stack`
              device=None, # where the module lives; the CPU when omitted
             )->TorchRNN:  # a module with the same weights, in the dtype of `model.params`
     "A `TorchRNN` computing what `model` computes: transposed weights, the biases as in the table."
     cell = _cell_of(model)
     m = TorchRNN(model.n_in, model.n_hidden, model.n_out, dtype=_DTYPES[model.dtype], device=device,
-                 cell=cell)
-    P = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
-    r = m.rnn
+                 cell=cell, num_layers=getattr(model, 'num_layers', None),
+                 bidirectional=getattr(model, 'bidirectional', False))
+    r, W = m.rnn, lambda k: torch.from_numpy(np.ascontiguousarray(k))
     with torch.no_grad():
-        r.weight_ih_l0.copy_(P['W_xh'].T); r.weight_hh_l0.copy_(P['W_hh'].T)
-        if cell == 'gru': r.bias_ih_l0.copy_(P['b_xh']); r.bias_hh_l0.copy_(P['b_hh'])
-        else:             r.bias_ih_l0.copy_(P['b_h']);  r.bias_hh_l0.zero_()
-        m.head.weight.copy_(P['W_hy'].T);  m.head.bias.copy_(P['b_y'])
+        for c, s in _pieces(model):                        # each layer and direction; '_l0' alone
+            P, layer = c.params, lambda name: getattr(r, name + s)
+            layer('weight_ih').copy_(W(P['W_xh']).T); layer('weight_hh').copy_(W(P['W_hh']).T)
+            if cell == 'gru':
+                layer('bias_ih').copy_(W(P['b_xh'])); layer('bias_hh').copy_(W(P['b_hh']))
+            else: layer('bias_ih').copy_(W(P['b_h'])); layer('bias_hh').zero_()
+        m.head.weight.copy_(W(model.params['W_hy']).T);  m.head.bias.copy_(W(model.params['b_y']))
     return m
 
 def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with an `.rnn` layer and a `.head`
-              ):                  # an `RNN`, `LSTM` or `GRU`; `b_h` the sum of the two torch biases
-    "The rnnlit model that computes what `module` computes."
+              ):                  # an `RNN`, `LSTM`, `GRU` or `Stack`; `b_h` the sum of two biases
+    "The rnnlit model that computes what `module` computes: a `Stack` for a stack's `TorchRNN`."
     r, head = module.rnn, module.head
     cell = {nn.RNN: 'rnn', nn.LSTM: 'lstm', nn.GRU: 'gru'}.get(type(r))
-    if (cell is None or r.num_layers != 1 or not r.bias or r.bidirectional or r.batch_first
+    stack = getattr(module, 'stack', False)                # made for chapter 9's `Stack`
+    if (cell is None or (r.num_layers != 1 or r.bidirectional) and not stack or not r.bias
+            or r.batch_first
             or (cell == 'rnn' and r.nonlinearity != 'tanh') or getattr(r, 'proj_size', 0)):
         raise ValueError("`module.rnn`: expected a one-layer, unidirectional, time-major tanh "
                          f"nn.RNN, nn.LSTM or nn.GRU with biases (and no projection); got {r}")
@@ -98,10 +116,18 @@ def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with an `.rnn` l
                         f"got {r.weight_ih_l0.dtype}")
     a = lambda t: t.detach().cpu().numpy()
     T_ = lambda t: np.ascontiguousarray(a(t).T)      # torch's (out, in) -> rnnlit's (in, out)
-    out = CELLS[cell](r.input_size, r.hidden_size, head.out_features, dtype=dt)
-    P = {'W_xh': T_(r.weight_ih_l0), 'W_hh': T_(r.weight_hh_l0)}
-    if cell == 'gru': P |= {'b_xh': a(r.bias_ih_l0).copy(), 'b_hh': a(r.bias_hh_l0).copy()}
-    else: P['b_h'] = a(r.bias_ih_l0 + r.bias_hh_l0)
+    if stack:
+        from .stack import Stack                                          # chapter 9
+        out = Stack(cell, r.input_size, r.hidden_size, head.out_features,
+                    num_layers=r.num_layers, bidirectional=r.bidirectional, dtype=dt)
+    else: out = CELLS[cell](r.input_size, r.hidden_size, head.out_features, dtype=dt)
+    P = {}
+    for _, s in _pieces(out):                              # each layer and direction; '_l0' alone
+        layer, name = lambda k: getattr(r, k + s), lambda k: k + s if stack else k
+        P |= {name('W_xh'): T_(layer('weight_ih')), name('W_hh'): T_(layer('weight_hh'))}
+        if cell == 'gru':
+            P |= {name('b_xh'): a(layer('bias_ih')).copy(), name('b_hh'): a(layer('bias_hh')).copy()}
+        else: P[name('b_h')] = a(layer('bias_ih') + layer('bias_hh'))
     out.params = P | {'W_hy': T_(head.weight), 'b_y': a(head.bias).copy()}
     return out
 
@@ -112,10 +138,15 @@ def torch_params(rnn:RNN, device=None)->dict:
 
 def torch_grads(module:TorchRNN)->dict:
     "A `TorchRNN`'s gradients under rnnlit's names and layouts; `b_h` is `bias_ih_l0`'s."
-    r, head = module.rnn, module.head
-    g = {'W_xh': r.weight_ih_l0.grad.T, 'W_hh': r.weight_hh_l0.grad.T}
-    if isinstance(r, nn.GRU): g |= {'b_xh': r.bias_ih_l0.grad, 'b_hh': r.bias_hh_l0.grad}
-    else: g['b_h'] = r.bias_ih_l0.grad
+    r, head, g = module.rnn, module.head, {}
+    for l in range(r.num_layers):
+        for s in ['', '_reverse'][:1 + r.bidirectional]:
+            s = f'_l{l}{s}'
+            grad, name = lambda k: getattr(r, k + s).grad, lambda k: k + s if module.stack else k
+            g |= {name('W_xh'): grad('weight_ih').T, name('W_hh'): grad('weight_hh').T}
+            if isinstance(r, nn.GRU):
+                g |= {name('b_xh'): grad('bias_ih'), name('b_hh'): grad('bias_hh')}
+            else: g[name('b_h')] = grad('bias_ih')
     return g | {'W_hy': head.weight.grad.T, 'b_y': head.bias.grad}
 
 @contextmanager
