@@ -106,6 +106,10 @@ def parser()->argparse.ArgumentParser:
     t.add_argument('--cell', choices=['rnn', 'lstm', 'gru'],
                    help=f"the recurrent cell: chapter 1's RNN or chapter 8's LSTM or GRU "
                         f"(default: {D['cell']})")
+    t.add_argument('--layers', type=_positive,
+                   help=f"stacked recurrent layers, chapter 9 (default: {D['layers']})")
+    t.add_argument('--bidirectional', action='store_true', default=None,
+                   help="refused: a language model must not read the token it predicts (chapter 9)")
     t.add_argument('--hidden', type=_positive, help=f"hidden units (default: {D['hidden']})")
     t.add_argument('--seq-len', type=_positive,
                    help=f"steps per window of truncated BPTT (default: {D['seq_len']})")

@@ -78,7 +78,7 @@ OPTIMIZERS = {'sgd': SGD, 'adagrad': Adagrad, 'adam': Adam}
 
 # %% ../nbs/06_train.ipynb #3070519f
 DEFAULTS = dict(level='char', hidden=128, seq_len=50, batch=32, lr=3e-3, optimizer='adam', clip=5.0,
-                valid_frac=0.1, seed=0, by_line=False, cell='rnn')
+                valid_frac=0.1, seed=0, by_line=False, cell='rnn', layers=1, bidirectional=False)
 
 # %% ../nbs/06_train.ipynb #c8311a05
 class TrainingError(RuntimeError):
@@ -96,6 +96,15 @@ def _update(model, opt, X, Y, state=None, mask=None, clip=None, where:str='')->t
     opt.step(grads)
     return loss, state
 
+def _model(cfg:dict, n:int, dtype=np.float32):
+    "The model `cfg` names, `n` tokens in and out: one cell, or chapter 9's `Stack` for layers > 1."
+    from rnnlit.gated import CELLS      # chapter 8's cells (imported here: it imports us)
+    if cfg.get('layers', 1) == 1: return CELLS[cfg['cell']](n, cfg['hidden'], n, seed=cfg['seed'],
+                                                            dtype=dtype)
+    from rnnlit.stack import Stack      # chapter 9
+    return Stack(cfg['cell'], n, cfg['hidden'], n, num_layers=cfg['layers'], seed=cfg['seed'],
+                 dtype=dtype)
+
 class Trainer:
     "Train a language model (an `RNN`, `LSTM` or `GRU`) on a text with stateful truncated BPTT."
     def __init__(self,
@@ -106,7 +115,11 @@ class Trainer:
         unknown = set(config) - set(DEFAULTS)
         if unknown: raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         cfg = {**DEFAULTS, **config}
-        for k in ('hidden', 'seq_len', 'batch'): _positive_int(cfg[k], k)
+        for k in ('hidden', 'seq_len', 'batch', 'layers'): _positive_int(cfg[k], k)
+        if cfg['bidirectional']:
+            raise ValueError("`bidirectional`: a language model must not see the token it predicts, "
+                             "and a bidirectional one reads it from its reverse direction "
+                             "(chapter 9); leave it False")
         if cfg['optimizer'] not in OPTIMIZERS:
             raise ValueError(f"`optimizer`: expected one of {sorted(OPTIMIZERS)}; "
                              f"got {cfg['optimizer']!r}")
@@ -141,7 +154,7 @@ class Trainer:
                                  f"text or a smaller batch or sequence length")
             self.streams = batchify(train_ids, B)
         n = len(self.vocab)
-        self.rnn = CELLS[cfg['cell']](n, cfg['hidden'], n, seed=cfg['seed'])
+        self.rnn = _model(cfg, n)                    # a cell, or chapter 9's `Stack` of layers
         self.opt = OPTIMIZERS[cfg['optimizer']](self.rnn.params, lr=cfg['lr'])
         self.step, self.pos = 0, 0
         self.h = self._zero_state()       # the next window's initial state; the LSTM's is (h, c)
@@ -149,9 +162,9 @@ class Trainer:
         self.losses, self.evals = [], []   # training loss per step; (step, held-out loss) pairs
 
     def _zero_state(self):
-        "Zeros: one (B, hidden) array per array of the cell's state, as `loss_and_grads` takes it."
-        B, n = self.cfg['batch'], self.cfg['hidden']
-        return self.rnn._give(tuple(np.zeros((B, n), self.rnn.dtype) for _ in self.rnn.state_names))
+        "Zeros: the model's state for B streams (B, hidden) per array; a stack's (layers, B, hidden)."
+        B = self.cfg['batch']
+        return self.rnn._give(self.rnn._check_state(None, B, self.rnn.state_names))
 
     def _batch(self):
         "The next window, its initial state and mask: a window of the streams, or B padded lines."
@@ -279,6 +292,7 @@ def sample(rnn:RNN,              # a trained model
         out.append(i)
         state = rnn.step(np.array([i]), state)            # feed the pick back in: h_{t+1} (and c)
         h = state[0] if isinstance(state, tuple) else state   # the LSTM's state is the pair (h, c)
+        if h.ndim == 3: h = h[-1]       # chapter 9's one-way `Stack`: (layers, 1, n_h), the top's
         y = _readout(rnn.params, h[None])[0, 0]           # y_{t+1} = h_{t+1} W_hy + b_y
     return vocab.decode(primed + out)
 
@@ -373,16 +387,17 @@ def load_checkpoint(path)->dict:
         missing = [k for k in keys if k not in arrays]
         if missing:
             raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
-    incomplete(['config', 'vocab', 'step', 'pos', 'h', 'rng', 'losses', 'evals', 'param/W_xh'])
+    incomplete(['config', 'vocab', 'step', 'pos', 'h', 'rng', 'losses', 'evals', 'param/W_hy'])
     from rnnlit.gated import CELLS
     cfg = json.loads(str(arrays['config']))
     cfg.setdefault('cell', 'rnn')                   # written before chapter 8: an RNN's checkpoint
+    cfg.setdefault('layers', 1); cfg.setdefault('bidirectional', False)   # before chapter 9
     if cfg['cell'] not in CELLS:
         raise CheckpointError(f"{path}: unknown cell {cfg['cell']!r} (expected one of "
                               f"{', '.join(map(repr, CELLS))})")
     vocab = Vocab([str(t) for t in arrays['vocab']], cfg['level'])
     n, n_hidden = len(vocab), cfg['hidden']
-    rnn = CELLS[cfg['cell']](n, n_hidden, n, dtype=arrays['param/W_xh'].dtype)   # names and shapes
+    rnn = _model(cfg, n, dtype=arrays['param/W_hy'].dtype)                      # names and shapes
     incomplete([f'param/{k}' for k in rnn.params] + [s[0] for s in rnn.state_names[1:]])
     for k, p in rnn.params.items():
         if arrays[f'param/{k}'].shape != p.shape:
