@@ -14,3 +14,4 @@ from .truncation import clip_grad_norm                                 # patches
 from .data import Vocab, load_text
 from .train import Trainer, sample, load_checkpoint
 from .gated import LSTM, GRU
+from .stack import Stack
