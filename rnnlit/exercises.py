@@ -369,3 +369,27 @@ def _layout_ref(P):
 _add('torch_layout', 7, 'torch_layout(P) -> dict: the arrays of `to_torch(rnn).state_dict()` (keys '
      + ', '.join(_TORCH_NAMES) + '), NumPy, from a dict P like `RNN.params`; needs torch installed',
      'state', _layout_cases, _layout_ref)
+
+# %% ../nbs/92_exercises.ipynb #149d4379
+def _bi_cases(rng):
+    out = []
+    for T, B, n_in, n_h, dt in [(5, 3, 4, 3, np.float64), (1, 1, 2, 2, np.float64),
+                                (7, 2, 3, 5, np.float32)]:
+        P_f, P_r = ({k: v for k, v in _random_rnn(rng, n_in, n_h, 2, dt).params.items()
+                     if k in ('W_xh', 'W_hh', 'b_h')} for _ in range(2))
+        out.append((f'T={T}, B={B}, n_in={n_in}, n_h={n_h}, {np.dtype(dt).name}',
+                    (_floats(rng, (T, B, n_in), dt), P_f, P_r)))
+    return out
+
+def _bi_ref(X, P_f, P_r):
+    "The top states of chapter 9's `Stack('rnn', ..., bidirectional=True)` with these weights."
+    from rnnlit.stack import Stack
+    s = Stack('rnn', P_f['W_xh'].shape[0], P_f['W_hh'].shape[0], 1, bidirectional=True,
+              dtype=P_f['W_hh'].dtype)
+    for P, suffix in ((P_f, '_l0'), (P_r, '_l0_reverse')):
+        for k in ('W_xh', 'W_hh', 'b_h'): s.params[k + suffix] = P[k]
+    return s.forward(X)[1]
+
+_add('bi_states', 9, 'bi_states(X, P_f, P_r) -> H: [->h_t, <-h_t], (T, B, 2 n_h), of one '
+     'bidirectional RNN layer from zero states; X floats (T, B, n_in), P_f and P_r dicts with '
+     'W_xh, W_hh, b_h', 'H', _bi_cases, _bi_ref)

@@ -103,10 +103,19 @@ def bptt_hh(rnn, X, targets, h, h_prime, h0):
     return g
 
 
+def bi_states(X, P_f, P_r):
+    def run(X, P):
+        h, H = np.zeros((X.shape[1], P['W_hh'].shape[0]), P['W_hh'].dtype), []
+        for x in X:
+            h = np.tanh(x @ P['W_xh'] + h @ P['W_hh'] + P['b_h']); H.append(h)
+        return np.stack(H)
+    return np.concatenate([run(X, P_f), run(X[::-1], P_r)[::-1]], -1)
+
+
 RIGHT = dict(step=step, forward=forward, softmax_xent=softmax_xent, step_backward=step_backward,
              bptt=bptt, clip_grad_norm=clip_grad_norm, bptt_hh=bptt_hh, encode_words=encode_words,
              batchify=batchify, adam_step=adam_step, next_distribution=next_distribution,
-             torch_layout=torch_layout)
+             torch_layout=torch_layout, bi_states=bi_states)
 TORCH = {'torch_layout'}
 
 
@@ -134,6 +143,11 @@ def test_right_answer_passes(name, seed):
 
 
 # ---- typical wrong answers ----
+def _bi_unflipped(X, P_f, P_r):                    # the reverse states left in the order s, not t
+    H = bi_states(X, P_f, P_r)
+    n = H.shape[-1] // 2
+    return np.concatenate([H[..., :n], H[::-1, :, n:]], -1)
+
 def _no_h_prev(x_t, h_prev, W_xh, W_hh, b_h):
     return np.tanh(x_t @ W_xh + h_prev @ W_hh + b_h)          # forgets that None means zeros
 
@@ -213,6 +227,10 @@ WRONG = [  # (check, wrong answer, the output the message must name, what it sho
      "state['rnn.weight_hh_l0']", 'index'),
     ('torch_layout', lambda P: {**torch_layout(P), 'rnn.bias_hh_l0': P['b_h']},
      "state['rnn.bias_hh_l0']", 'index'),
+    ('bi_states', lambda X, Pf, Pr: np.concatenate(np.split(bi_states(X, Pf, Pr), 2, -1)[::-1], -1),
+     'H', 'index'),                                               # [<-h, ->h]: the wrong order
+    ('bi_states', lambda X, Pf, Pr: bi_states(X, Pf, Pf), 'H', 'index'),
+    ('bi_states', _bi_unflipped, 'H', 'index'),
 ]
 
 
