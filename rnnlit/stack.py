@@ -6,7 +6,7 @@
 __all__ = ['Stack', 'draw_stack', 'later_batch', 'past_ceiling', 'n_params', 'matched_hidden', 'train_tagger', 'depth_sweep',
            'bench_stack']
 
-# %% ../nbs/09_stack.ipynb #0382798e
+# %% ../nbs/09_stack.ipynb #ebfcc493
 import datetime, json, time
 from pathlib import Path
 import numpy as np
@@ -16,18 +16,18 @@ from .unroll import _check_sequence
 from .gated import _Gated, CELLS
 from .train import Adam, _update
 
-# %% ../nbs/09_stack.ipynb #2b09039c
+# %% ../nbs/09_stack.ipynb #4ada6a17
 _READOUT = ('W_hy', 'b_y')
 
 class Stack(_Gated):
     "`num_layers` layers of one cell, each run forwards (and backwards); a linear readout on top."
     def __init__(self,
                  cell:str,                  # 'rnn', 'lstm' or 'gru': the cell of every layer
-                 n_in:int,                  # size of each input vector (the vocabulary size for ids)
+                 n_in:int,                  # size of each input (the vocabulary size for ids)
                  n_hidden:int,              # hidden size n_h of every layer and direction
                  n_out:int,                 # number of output scores per step
                  *,
-                 num_layers:int=1,          # layers L; layer l > 0 reads the states of layer l - 1
+                 num_layers:int=1,          # layers; layer l > 0 reads the states of layer l - 1
                  bidirectional:bool=False,  # also run every layer from the last step to the first
                  seed:int=0,                # seed of the random generator that draws the weights
                  dtype=np.float32,          # `np.float32` or `np.float64`: every parameter's dtype
@@ -45,8 +45,8 @@ class Stack(_Gated):
         P = {}
         for l in range(self.num_layers):
             for d in range(self.D):                        # each draws as the cell itself draws
-                p = Cell._init_params(Cell.__new__(Cell), rng, n_in if l == 0 else self.D * n_hidden,
-                                      n_hidden, n_out)
+                n_x = n_in if l == 0 else self.D * n_hidden           # what layer l reads
+                p = Cell._init_params(Cell.__new__(Cell), rng, n_x, n_hidden, n_out)
                 P |= {k + _suffix(l, d): v for k, v in p.items() if k not in _READOUT}
         self._names = tuple(k for k in p if k not in _READOUT)   # the cell's own names
         P['W_hy'] = _glorot_uniform(rng, self.D * n_hidden, n_out)        # (D n_h, n_out)
@@ -57,7 +57,7 @@ class Stack(_Gated):
     n_hidden = property(lambda self: self.params['W_hh_l0'].shape[0],
                         doc="Hidden size of each layer and direction.")
     dtype    = property(lambda self: self.params['W_xh_l0'].dtype, doc="Every parameter's dtype.")
-    bidirectional = property(lambda self: self.D == 2, doc="Whether each layer also runs backwards.")
+    bidirectional = property(lambda self: self.D == 2, doc="Whether each layer runs backwards too.")
 
     def __repr__(self):
         return (f"Stack({self.cell!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "
@@ -68,7 +68,7 @@ def _suffix(l:int, d:int)->str:
     "PyTorch's name suffix for layer `l`, direction `d` (1: the reverse one)."
     return f'_l{l}' + ('_reverse' if d else '')
 
-# %% ../nbs/09_stack.ipynb #d08035da
+# %% ../nbs/09_stack.ipynb #45797f19
 @patch
 def layer(self:Stack,
           l:int,      # the layer, from 0
@@ -80,10 +80,10 @@ def layer(self:Stack,
     c.params = {k: self.params[k + s] for k in self._names}
     return c
 
-# %% ../nbs/09_stack.ipynb #f52b77b2
+# %% ../nbs/09_stack.ipynb #f0798856
 @patch
 def _check_state(self:Stack, state, B:int, names:tuple)->tuple:
-    "The state as a tuple of (L·D, B, n_h) arrays called `names`; zeros for what is omitted."
+    "The state as a tuple of (num_layers·D, B, n_h) arrays called `names`; zeros if omitted."
     shape = (self.num_layers * self.D, B, self.n_hidden)
     if len(names) == 1: state = (state,)
     elif state is None: state = (None,) * len(names)
@@ -102,7 +102,7 @@ def _check_state(self:Stack, state, B:int, names:tuple)->tuple:
                             n).reshape(shape))          # the finite check: chapter 1's
     return tuple(out)
 
-# %% ../nbs/09_stack.ipynb #d173aa93
+# %% ../nbs/09_stack.ipynb #4855e6b7
 @patch
 def _recur(self:Stack, X, ids, state:tuple)->tuple:
     "Every layer and direction, bottom up: the top layer's states (T, B, D·n_h) and a cache."
@@ -121,11 +121,11 @@ def _recur(self:Stack, X, ids, state:tuple)->tuple:
 
 @patch
 def _last(self:Stack, H, cache)->tuple:
-    "The state after each direction's last step, (L·D, B, n_h) per array: t = 1 for a reverse one."
+    "The state after each direction's last step, (num_layers·D, B, n_h) each: t = 1 when reversed."
     ends = [c._last(Hd, cc) for c, x, ids, s, Hd, cc in cache]    # each: (h,) or (h, c)
     return tuple(np.stack(a) for a in zip(*ends))
 
-# %% ../nbs/09_stack.ipynb #981a25c9
+# %% ../nbs/09_stack.ipynb #cc6dca92
 def draw_stack(T:int=4,                  # time steps to draw
                num_layers:int=1,         # layers to draw
                bidirectional:bool=True,  # draw each layer's reverse direction too
@@ -161,7 +161,7 @@ def draw_stack(T:int=4,                  # time steps to draw
     ax.set_xlim(xs[0] - 0.9, xs[-1] + 0.9); ax.set_ylim(-0.35, y_out + 0.35); ax.axis('off')
     return ax
 
-# %% ../nbs/09_stack.ipynb #ecff5f33
+# %% ../nbs/09_stack.ipynb #d58469b5
 @patch
 def _backward(self:Stack, state, H, cache, dH)->dict:
     "The walk back, top layer first: `dH` (T, B, D·n_h) holds dy_t W_hy^T on entry. Every walk."
@@ -181,7 +181,7 @@ def _backward(self:Stack, state, H, cache, dH)->dict:
         dH = dX                                         # (S3) halves: from above, one layer down
     return dict(walks=walks, cache=cache)
 
-# %% ../nbs/09_stack.ipynb #6fd907f5
+# %% ../nbs/09_stack.ipynb #2710c356
 @patch
 def _grads(self:Stack, X, ids, state, H, back, dY)->dict:
     "Every weight gradient: each layer and direction's from its walk, then the readout's (S1)."
@@ -194,7 +194,7 @@ def _grads(self:Stack, X, ids, state, H, back, dY)->dict:
     g['b_y'] = dY.sum(0)                                # (S1) sum_t δy_t
     return g
 
-# %% ../nbs/09_stack.ipynb #6266b6b9
+# %% ../nbs/09_stack.ipynb #b96438a4
 def later_batch(rng,       # a `np.random.Generator`
                 T:int,     # words per line
                 B:int,     # lines
@@ -213,7 +213,7 @@ def past_ceiling(T:int, K:int)->np.ndarray:   # (T,): the best accuracy at t = 1
     p = 1 - (1 - 1 / K) ** (T - np.arange(1, T + 1))     # P(x_t comes again after t)
     return np.maximum(p, 1 - p)
 
-# %% ../nbs/09_stack.ipynb #28f5d21b
+# %% ../nbs/09_stack.ipynb #a4290cf2
 def n_params(model)->int:
     "The number of weights in `model` (any rnnlit model: all arrays in `params`)."
     return int(sum(v.size for v in model.params.values()))
@@ -229,7 +229,7 @@ def matched_hidden(cell:str,        # 'rnn', 'lstm' or 'gru'
     h = max(1, int((-b + np.sqrt(b * b - 4 * a * (c - target))) / (2 * a)))
     return min((h, h + 1), key=lambda h: abs(a * h * h + b * h + c - target))
 
-# %% ../nbs/09_stack.ipynb #3f3150ae
+# %% ../nbs/09_stack.ipynb #55ab7dc0
 def train_tagger(bidirectional:bool, # one direction or two
                  n_hidden:int,       # hidden size (per direction)
                  steps:int=300,      # Adam steps, each on a fresh batch
@@ -250,7 +250,7 @@ def train_tagger(bidirectional:bool, # one direction or two
     accuracy = (m.forward(X)[0].argmax(-1) == Y).mean(1)          # (T,)
     return dict(model=m, losses=losses, accuracy=accuracy)
 
-# %% ../nbs/09_stack.ipynb #2cffea6b
+# %% ../nbs/09_stack.ipynb #35ce5c42
 def depth_sweep(layers=(1, 2, 3),  # the depths to train
                 cell:str='gru',    # the cell of every layer
                 hidden:int=128,    # the one-layer model's hidden size; deeper ones match its size
@@ -282,7 +282,7 @@ def depth_sweep(layers=(1, 2, 3),  # the depths to train
         if path: Path(path).write_text(json.dumps(res, indent=1) + '\n')
     return res
 
-# %% ../nbs/09_stack.ipynb #daf26ffe
+# %% ../nbs/09_stack.ipynb #77e6e678
 def bench_stack(sizes=None,       # (T, B, n_in, n_hidden, n_out, ids) tuples; two of appendix A's
                 configs=((2, False), (2, True)),  # (num_layers, bidirectional) pairs
                 cell:str='lstm',  # the cell of every layer

@@ -126,7 +126,8 @@ def from_torch(module:nn.Module,  # a `TorchRNN`, or any module with an `.rnn` l
         layer, name = lambda k: getattr(r, k + s), lambda k: k + s if stack else k
         P |= {name('W_xh'): T_(layer('weight_ih')), name('W_hh'): T_(layer('weight_hh'))}
         if cell == 'gru':
-            P |= {name('b_xh'): a(layer('bias_ih')).copy(), name('b_hh'): a(layer('bias_hh')).copy()}
+            P |= {name('b_xh'): a(layer('bias_ih')).copy(),
+                  name('b_hh'): a(layer('bias_hh')).copy()}
         else: P[name('b_h')] = a(layer('bias_ih') + layer('bias_hh'))
     out.params = P | {'W_hy': T_(head.weight), 'b_y': a(head.bias).copy()}
     return out

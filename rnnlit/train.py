@@ -117,9 +117,9 @@ class Trainer:
         cfg = {**DEFAULTS, **config}
         for k in ('hidden', 'seq_len', 'batch', 'layers'): _positive_int(cfg[k], k)
         if cfg['bidirectional']:
-            raise ValueError("`bidirectional`: a language model must not see the token it predicts, "
-                             "and a bidirectional one reads it from its reverse direction "
-                             "(chapter 9); leave it False")
+            raise ValueError("`bidirectional`: a language model must not see the token it "
+                             "predicts, and a bidirectional one reads it from its reverse "
+                             "direction (chapter 9); leave it False")
         if cfg['optimizer'] not in OPTIMIZERS:
             raise ValueError(f"`optimizer`: expected one of {sorted(OPTIMIZERS)}; "
                              f"got {cfg['optimizer']!r}")
@@ -162,7 +162,7 @@ class Trainer:
         self.losses, self.evals = [], []   # training loss per step; (step, held-out loss) pairs
 
     def _zero_state(self):
-        "Zeros: the model's state for B streams (B, hidden) per array; a stack's (layers, B, hidden)."
+        "Zeros: (B, hidden) per array of the model's state; a stack's (layers, B, hidden)."
         B = self.cfg['batch']
         return self.rnn._give(self.rnn._check_state(None, B, self.rnn.state_names))
 
