@@ -208,14 +208,17 @@ def later_batch(rng,       # a `np.random.Generator`
         seen[b, X[t]] = True
     return X, Y
 
-def past_ceiling(T:int, K:int)->np.ndarray:   # (T,): the best accuracy at t = 1..T from x_1..x_t
+def past_ceiling(T:int,  # words per line
+                 K:int,  # vocabulary size
+                )->np.ndarray:   # (T,): the best accuracy at t = 1..T from x_1..x_t alone
     "The best accuracy of any left-to-right tagger at each position: $\\max(p_t, 1 - p_t)$."
     p = 1 - (1 - 1 / K) ** (T - np.arange(1, T + 1))     # P(x_t comes again after t)
     return np.maximum(p, 1 - p)
 
 # %% ../nbs/09_stack.ipynb #a4290cf2
-def n_params(model)->int:
-    "The number of weights in `model` (any rnnlit model: all arrays in `params`)."
+def n_params(model, # any rnnlit model: an `RNN`, `LSTM`, `GRU` or `Stack`
+            )->int:   # the number of weights
+    "The number of weights in `model`: the sizes of all arrays in `params`, added."
     return int(sum(v.size for v in model.params.values()))
 
 def matched_hidden(cell:str,        # 'rnn', 'lstm' or 'gru'
