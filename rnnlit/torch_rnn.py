@@ -57,8 +57,8 @@ class TorchRNN(nn.Module):
             raise ValueError(f"`X`: expected floats (T, B, {n_in}) or ids (T, B); "
                              f"got shape {tuple(X.shape)}")
         if h0 is not None:                                  # (B, n_h) -> PyTorch's (1, B, n_h)
-            as_t = lambda s: torch.as_tensor(s, dtype=W.dtype, device=W.device)
-            as_t = (lambda f: lambda s: f(s) if self.stack else f(s).unsqueeze(0))(as_t)
+            lead = (lambda t: t) if self.stack else (lambda t: t.unsqueeze(0))   # a stack's: as is
+            as_t = lambda s: lead(torch.as_tensor(s, dtype=W.dtype, device=W.device))
             h0 = tuple(map(as_t, h0)) if self.cell == 'lstm' else as_t(h0)
         H, _ = self.rnn(X, h0)                                                # (T, B, n_h)
         return self.head(H), H
