@@ -68,8 +68,9 @@ def run_notebook(nb: Path) -> str | None:
     env.update(docs_build.ONE_THREAD)                                     # two notebooks at a time
     try: client.execute(env=env)
     except Exception as e: return re.sub(r'\x1b\[[0-9;]*m', '', f'{type(e).__name__}: {e}')[-6000:]   # no colours
-    docs_build.keep_run(nb, book)              # the docs build shows this run instead of running it again
-    return None
+    else:
+        docs_build.keep_run(nb, book)          # the docs build shows this run instead of running it again
+        return None
     finally:
         (EXECUTED/docs_build.rel(nb)).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(book, EXECUTED/docs_build.rel(nb))
