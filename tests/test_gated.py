@@ -262,3 +262,15 @@ def test_from_torch_reads_pytorch_init(cls):
     np.testing.assert_allclose(m.forward(x.numpy())[0], tm(x)[0].detach().numpy(), atol=1e-12)
     with pytest.raises(ValueError, match='projection'):
         from_torch(type('M', (), dict(rnn=torch.nn.LSTM(4, 5, proj_size=2), head=tm.head))())
+
+
+def test_keep_bias_sets_only_the_keep_gate_and_is_checked():
+    "`keep_bias` is the starting bias of f (LSTM) or z (GRU), in the block PyTorch's order puts it; bad values name it."
+    for cls, name, block, default in ((LSTM, 'b_h', 1, 1.0), (GRU, 'b_xh', 1, 0.0)):
+        for kb, want in ((None, default), (-2, -2.0), (3.5, 3.5)):
+            m = cls(3, 4, 2, keep_bias=kb) if kb is not None else cls(3, 4, 2)
+            b = m.params[name].reshape(len(m.gates), 4)
+            assert (b[block] == want).all() and not np.delete(b, block, 0).any()
+        for bad, err in ((True, TypeError), ('3', TypeError), (float('inf'), ValueError)):
+            with pytest.raises(err, match='keep_bias'): cls(3, 4, 2, keep_bias=bad)
+    with pytest.raises(TypeError): RNN(3, 4, 2, keep_bias=1.0)       # the RNN has no gate to keep anything
