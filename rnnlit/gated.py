@@ -383,7 +383,7 @@ def _recall_row(job):
                 steps=r['steps'], seconds=time.perf_counter() - t0,
                 final_loss=float(np.mean(r['losses'][-20:])))
 
-def recall_sweep(Ts=(10, 25, 50, 100), # sequence lengths
+def recall_sweep(Ts=(10, 25, 50, 100, 200), # sequence lengths
                  seeds=range(10),      # one run per seed, model and T
                  steps:int=500,        # at most this many Adam steps per run, the same for all
                  runs:dict=None,       # label: (cell, keep_bias); `RECALL_RUNS` when None
