@@ -4,7 +4,8 @@ The pipeline, one function a stage:
 
 1. `execute`: run each notebook in `nbs/` with nbdev's own test runner (`nbdev.test.test_nb`: the same cells
    `nbdev_test` runs, the same flags skipped) and keep the executed copy in `_build/exec/`. Copies are reused
-   while neither the notebook nor the package has changed.
+   while neither the notebook nor the package has changed. The test suite runs every notebook under a
+   Jupyter kernel anyway and hands its runs over with `keep_run`, so that a notebook runs once per suite.
 2. `process`: nbdev's docs processing (`nbdev.processors.FilterDefaults`: front matter, `show_doc` entries for
    every exported symbol, hidden cells removed) on the executed copies, into `_build/proc/`.
 3. `to_myst`: the thin adapter from nbdev's Quarto-flavoured cells to myst-nb: front matter becomes a title,
@@ -93,6 +94,34 @@ def _exec_one_inprocess(nb: Path, dest: Path, flags: str = ''):
         if ok: out.metadata['rnnlit_fingerprint'] = _fingerprint(nb)    # a failed run is never reused
         write_nb(out, dest)
     return ok
+
+
+def _tst_flags() -> set:
+    "The flags of settings.ini's `tst_flags`: cells carrying one are skipped by nbdev's runner (`cuda`)."
+    from configparser import ConfigParser
+    c = ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini', encoding='utf-8')
+    return set(c['DEFAULT'].get('tst_flags', '').split())
+
+
+def nbdev_skips(source: str, flags: set) -> bool:
+    "Whether nbdev's runner leaves a code cell out: it calls `nbdev_export(`, says `#| eval: false`, or has a flag."
+    d, _ = split_directives(source)
+    return 'nbdev_export(' in source or d.get('eval', '').lower() == 'false' or bool(flags & d.keys())
+
+
+def keep_run(nb: Path, ran: dict, dest: Path | None = None):
+    """Keep `ran`, `nb` executed elsewhere without an error (the tests' Jupyter kernel), as the executed copy that
+    `execute` would write: its outputs, except in the cells nbdev's runner leaves out, which keep the outputs
+    saved in `nb` (a `#| cuda` cell's GPU results, not this machine's "no GPU")."""
+    dest = BUILD/'exec'/rel(nb) if dest is None else dest
+    out, flags = json.loads(nb.read_text()), _tst_flags()
+    code = lambda book: [c for c in book['cells'] if c['cell_type'] == 'code']
+    for orig, done in zip(code(out), code(ran), strict=True):
+        if not nbdev_skips(''.join(orig['source']), flags):
+            orig['outputs'], orig['execution_count'] = done.get('outputs', []), done.get('execution_count')
+    out.setdefault('metadata', {})['rnnlit_fingerprint'] = _fingerprint(nb)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=1, ensure_ascii=False) + '\n')
 
 
 def execute(nbs: list[Path] | None = None, dest: Path = BUILD/'exec', workers: int = 2) -> dict:
@@ -230,7 +259,7 @@ def to_myst(nb: dict, pages: dict | None = None, base: str = '', prefix: str = '
         d, code = split_directives(src)
         if d.get('include') == 'false' or (not code.strip() and not c.get('outputs')): continue
         if d.get('output') == 'asis':   # show_doc entries and the like: their output *is* markdown
-            text = '\n'.join(_output_markdown(o) for o in c.get('outputs', []))
+            text = '\n'.join(_texts(c.get('outputs', [])))   # a kernel may send one print in pieces
             if d.get('echo') != 'false' and code.strip(): cells.append({**c, 'source': code, 'outputs': []})
             if text.strip(): cells.append(markdown(callouts(text)))
             continue

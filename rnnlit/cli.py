@@ -78,8 +78,14 @@ def parser()->argparse.ArgumentParser:
     b.add_argument('--training', action='store_true',
                    help="chapter 6's race: wall time to a held-out loss, batched training against "
                         "a per-example loop (minutes)")
+    b.add_argument('--recall', action='store_true',
+                   help="chapter 8's recall sweep: every cell trained on the recall task at "
+                        "T = 10 to 200, --seeds seeds each, --threads runs at a time")
+    b.add_argument('--seeds', type=_positive, default=10,
+                   help='with --recall: seeds per cell and T (default: 10)')
     b.add_argument('--quick', action='store_true',
-                   help='with --device: a small sweep of a few seconds, to check the setup')
+                   help='with --device or --recall: a small run of a few seconds, to check the '
+                        'setup')
     b.add_argument('--out', type=Path,
                    help="write the results as JSON to this file (the sweep's plot beside it, "
                         "as .png)")
@@ -339,14 +345,32 @@ def _write_results(res:dict, out, plot=None):
     if plot: plot(res, out.with_suffix('.png'))
     print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if plot else ''))
 
+def _recall(args):
+    from rnnlit.gated import recall_sweep
+    kw = dict(Ts=(5, 10), seeds=range(1), steps=20) if args.quick else dict(seeds=range(args.seeds))
+    res = recall_sweep(**kw, workers=args.threads, log=lambda s: print(s, flush=True))
+    res['command'] = _command_line() or 'rnnlit bench --recall'
+    _write_results(res, args.out, _plot_recall_png)
+    return 0
+
+def _plot_recall_png(res, path):
+    import matplotlib; matplotlib.use('Agg')
+    from rnnlit.gated import plot_recall
+    plot_recall(res)[0].figure.savefig(path, dpi=120)
+
 def _bench(args):
+    if args.recall and (args.training or args.device or args.cell != 'rnn'):
+        raise _UserError("--recall trains every cell on chapter 8's recall task; "
+                         "it does not combine with --device, --training or --cell")
     if args.cell != 'rnn' and (args.training or args.device):
         raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
                          "it does not combine with --device or --training")
-    if args.quick and not args.device:
-        raise _UserError("--quick shortens chapter 7's sweep: use it with --device cpu or --device cuda")
+    if args.quick and not (args.device or args.recall):
+        raise _UserError("--quick shortens chapter 7's sweep or chapter 8's recall sweep: use it with "
+                         "--device cpu, --device cuda or --recall")
     _check_out_file(args.out)
     if args.training: return _training_race(args)
+    if args.recall: return _recall(args)
     if args.device: return _sweep(args)
     if args.cell != 'rnn': return _bench_gated(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table
@@ -376,10 +400,12 @@ def _sweep(args):
     if args.device == 'cuda' and not torch.cuda.is_available():
         print('rnnlit bench: --device cuda, but PyTorch sees no CUDA device', file=sys.stderr)
         return 1
-    if args.device == 'cpu': torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+    if args.device == 'cpu': torch.set_num_threads(args.threads)      # PyTorch's threads, and
     quick = {}
     if args.quick: quick = dict(base=(10, 4, 32), grid={'T': [5, 10], 'B': [1, 4], 'H': [16, 32]})
-    res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
+    with threadpool_limits(limits=args.threads, user_api='blas'):       # NumPy's BLAS threads
+        res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
     res['command'] = _command_line() or f'rnnlit bench --device {args.device}'
     print(sweep_table(res))
     _write_results(res, args.out, plot_sweep)

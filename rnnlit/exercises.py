@@ -13,6 +13,7 @@ from .bptt import _softmax_xent, _backward, _weight_grads, rel_error
 from .truncation import clip_grad_norm
 from .data import Vocab, batchify
 from .train import Adam, next_distribution
+from .gated import LSTM, GRU
 
 # %% ../nbs/92_exercises.ipynb #198776af
 class ExerciseError(AssertionError):
@@ -369,6 +370,92 @@ def _layout_ref(P):
 _add('torch_layout', 7, 'torch_layout(P) -> dict: the arrays of `to_torch(rnn).state_dict()` (keys '
      + ', '.join(_TORCH_NAMES) + '), NumPy, from a dict P like `RNN.params`; needs torch installed',
      'state', _layout_cases, _layout_ref)
+
+# %% ../nbs/92_exercises.ipynb #4091cb04
+def _gated_of(cls, P:dict):
+    "An `LSTM` or `GRU` whose parameters are (copies of) the arrays in `P`; a zero readout if none."
+    n_in, n_h, dt = P['W_xh'].shape[0], P['W_hh'].shape[0], P['W_hh'].dtype
+    P = {'W_hy': np.zeros((n_h, 1), dt), 'b_y': np.zeros(1, dt), **P}
+    m = cls(n_in, n_h, P['W_hy'].shape[1], dtype=dt)
+    m.params = {k: np.array(v) for k, v in P.items()}
+    return m
+
+def _random_gated(rng, cls, n_in, n_h, dtype=np.float64)->dict:
+    "A random `cls`'s recurrent weights, each bias moved off its start: a forgotten one shows."
+    m = cls(n_in, n_h, 1, seed=int(rng.integers(2**31)), dtype=dtype)
+    for k in ('b_h', 'b_xh', 'b_hh'):
+        if k in m.params: m.params[k] += _floats(rng, m.params[k].shape, dtype, 0.5)
+    m.params['W_hh'] *= dtype(1.5)       # gates away from 1/2: a misplaced gate changes every entry
+    return {k: v for k, v in m.params.items() if k not in ('W_hy', 'b_y')}
+
+_GATED_CASES = [('B=3, n_in=4, n_h=5, float64', 3, 4, 5, np.float64, 1.0),
+                ('B=1', 1, 3, 4, np.float64, 1.0),
+                ('n_h=1', 2, 3, 1, np.float64, 1.0),
+                ('float32', 4, 2, 6, np.float32, 1.0),
+                ('large inputs that saturate the gates', 2, 3, 4, np.float64, 5.0)]
+
+def _lstm_step_cases(rng):
+    out = []
+    for desc, B, n_in, n_h, dt, scale in _GATED_CASES:
+        P = _random_gated(rng, LSTM, n_in, n_h, dt)
+        h_prev, c_prev = np.tanh(_floats(rng, (B, n_h), dt)), _floats(rng, (B, n_h), dt)
+        x_t = _floats(rng, (B, n_in), dt, scale)
+        out.append((desc, (x_t, h_prev, c_prev, P['W_xh'], P['W_hh'], P['b_h'])))
+    return out
+
+def _lstm_step_ref(x_t, h_prev, c_prev, W_xh, W_hh, b_h):
+    "`LSTM.step` with these weights."
+    return _gated_of(LSTM, dict(W_xh=W_xh, W_hh=W_hh, b_h=b_h)).step(x_t, (h_prev, c_prev))
+
+_add('lstm_step', 8, 'lstm_step(x_t, h_prev, c_prev, W_xh, W_hh, b_h) -> (h_t, c_t); '
+     'x_t (B, n_in), h_prev and c_prev (B, n_h), gate blocks i, f, g, o along the last axis',
+     ('h_t', 'c_t'), _lstm_step_cases, _lstm_step_ref)
+
+def _gru_step_cases(rng):
+    out = []
+    for desc, B, n_in, n_h, dt, scale in _GATED_CASES:
+        P = _random_gated(rng, GRU, n_in, n_h, dt)
+        h_prev, x_t = np.tanh(_floats(rng, (B, n_h), dt)), _floats(rng, (B, n_in), dt, scale)
+        out.append((desc, (x_t, h_prev, P['W_xh'], P['W_hh'], P['b_xh'], P['b_hh'])))
+    return out
+
+def _gru_step_ref(x_t, h_prev, W_xh, W_hh, b_xh, b_hh):
+    "`GRU.step` with these weights."
+    return _gated_of(GRU, dict(W_xh=W_xh, W_hh=W_hh, b_xh=b_xh, b_hh=b_hh)).step(x_t, h_prev)
+
+_add('gru_step', 8, 'gru_step(x_t, h_prev, W_xh, W_hh, b_xh, b_hh) -> h_t; x_t (B, n_in), '
+     'h_prev (B, n_h), gate blocks r, z, n along the last axis', 'h_t', _gru_step_cases,
+     _gru_step_ref)
+
+def _lstm_step_backward_cases(rng):
+    out = []
+    for desc, B, n_in, n_h, dt, scale in _GATED_CASES:
+        m = _gated_of(LSTM, _random_gated(rng, LSTM, n_in, n_h, dt))
+        x_t = _floats(rng, (1, B, n_in), dt, scale)
+        h_prev, c_prev = np.tanh(_floats(rng, (B, n_h), dt)), _floats(rng, (B, n_h), dt)
+        _, (G, C, _) = m._recur(x_t, False, (h_prev, c_prev))        # the step's gates and c_t
+        dh_t, dc_carry = _floats(rng, (B, n_h), dt), _floats(rng, (B, n_h), dt)
+        out.append((desc, (dh_t, dc_carry, c_prev, G[0], C[0], m.params['W_hh'])))
+    return out
+
+def _lstm_step_backward_ref(dh_t, dc_carry, c_prev, gates, c_t, W_hh):
+    "The library's `LSTM._backward` on three steps: a stand-in step on each side of step t."
+    B, n = c_t.shape
+    z, one = np.zeros_like(c_t), np.ones_like(c_t)
+    after = np.concatenate([z, one, z, one], 1)                  # i = 0, f = 1, g = 0, o = 1
+    G = np.stack([np.zeros_like(gates), gates, after])           # (3, B, 4H); before: all zero
+    C, TC = np.stack([c_prev, c_t, c_t]), np.stack([z, np.tanh(c_t), z])
+    m = _gated_of(LSTM, dict(W_xh=np.zeros((1, 4 * n), W_hh.dtype), W_hh=W_hh,
+                             b_h=np.zeros(4 * n, W_hh.dtype)))
+    back = m._backward((z, z), None, (G, C, TC), np.stack([z, dh_t, dc_carry]))
+    return back['DA'][1], back['dH'][0], back['dC'][0]   # δa_t, δa_t W_hh^T, δc_t ⊙ f_t
+
+_add('lstm_step_backward', 8, 'lstm_step_backward(dh_t, dc_carry, c_prev, gates, c_t, W_hh) -> '
+     '(da_t, dh_prev, dc_prev): one step of the LSTM\'s BPTT; dh_t (B, n_h) is the total gradient '
+     'reaching h_t, dc_carry = δc_{t+1} ⊙ f_{t+1} (B, n_h), gates (B, 4n_h) are i, f, g, o '
+     'after σ and tanh; dh_prev = δa_t W_hh^T, dc_prev = δc_t ⊙ f_t',
+     ('da_t', 'dh_prev', 'dc_prev'), _lstm_step_backward_cases, _lstm_step_backward_ref)
+
 
 # %% ../nbs/92_exercises.ipynb #149d4379
 def _bi_cases(rng):

@@ -46,7 +46,9 @@ class Stack(_Gated):
         for l in range(self.num_layers):
             for d in range(self.D):                        # each draws as the cell itself draws
                 n_x = n_in if l == 0 else self.D * n_hidden           # what layer l reads
-                p = Cell._init_params(Cell.__new__(Cell), rng, n_x, n_hidden, n_out)
+                drawer = Cell.__new__(Cell)                           # draws from this rng
+                drawer.keep_bias = getattr(Cell, 'keep_default', 0.0)  # chapter 8's default
+                p = drawer._init_params(rng, n_x, n_hidden, n_out)
                 P |= {k + _suffix(l, d): v for k, v in p.items() if k not in _READOUT}
         self._names = tuple(k for k in p if k not in _READOUT)   # the cell's own names
         P['W_hy'] = _glorot_uniform(rng, self.D * n_hidden, n_out)        # (D n_h, n_out)

@@ -29,10 +29,10 @@ def build(): return docs_build
 
 
 def pytest_collection_modifyitems(config, items):
-    "Run the notebooks first and the docs last, so the docs build reuses the notebooks the suite just executed."
+    "Run the notebooks first (under a kernel) and the docs last, so the docs build shows the runs the suite just made."
     def rank(item):
         name = Path(str(item.fspath)).name
-        return 0 if name == 'test_notebooks.py' else 2 if name == 'test_docs.py' else 1
+        return 0 if name == 'test_kernel.py' else 2 if name == 'test_docs.py' else 1
     items.sort(key=rank)
 
 

@@ -73,6 +73,22 @@ def test_bench_times_a_gated_cell(tmp_path):
     assert res['rows'][0]['agreement'] < 1e-3 and res['command'].startswith('rnnlit bench --cell lstm')
 
 
+def test_bench_recall_quick_writes_the_sweep_and_its_plot(tmp_path):
+    "`--recall --quick`: chapter 8's recall sweep, shortened; every model at every T, with its command and plot."
+    out = tmp_path/'r.json'
+    r = rnnlit('bench', '--recall', '--quick', '--threads', '1', '--out', out)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert {(row['run'], row['T']) for row in res['rows']} == {(k, T) for k in res['runs'] for T in (5, 10)}
+    assert all(0 <= row['accuracy'] <= 1 and 1 <= row['steps'] <= 20 for row in res['rows'])
+    assert res['command'].startswith('rnnlit bench --recall') and out.with_suffix('.png').stat().st_size > 0
+
+
+def test_bench_recall_refuses_what_it_does_not_combine_with():
+    for extra in (['--cell', 'lstm'], ['--device', 'cpu'], ['--training']):
+        assert 'does not combine with' in one_line(run('bench', '--recall', *extra))
+
+
 def test_bench_gated_cell_only_on_the_cpu_comparison():
     r = run('bench', '--cell', 'gru', '--device', 'cpu')
     assert 'does not combine with --device or --training' in one_line(r)

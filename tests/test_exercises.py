@@ -103,6 +103,27 @@ def bptt_hh(rnn, X, targets, h, h_prime, h0):
     return g
 
 
+def _sigmoid(a): return 1 / (1 + np.exp(-a))
+
+def lstm_step(x_t, h_prev, c_prev, W_xh, W_hh, b_h):
+    i, f, g, o = np.split(x_t @ W_xh + h_prev @ W_hh + b_h, 4, axis=1)
+    c_t = _sigmoid(f) * c_prev + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_t), c_t
+
+def gru_step(x_t, h_prev, W_xh, W_hh, b_xh, b_hh):
+    xr, xz, xn = np.split(x_t @ W_xh + b_xh, 3, axis=1)
+    hr, hz, hn = np.split(h_prev @ W_hh + b_hh, 3, axis=1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    return (1 - z) * np.tanh(xn + r * hn) + z * h_prev
+
+def lstm_step_backward(dh_t, dc_carry, c_prev, gates, c_t, W_hh):
+    i, f, g, o = np.split(gates, 4, axis=1)
+    tc = np.tanh(c_t)
+    dc = dh_t * o * (1 - tc ** 2) + dc_carry                               # (L2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),  # (L3)
+                         dc * i * (1 - g ** 2), dh_t * tc * o * (1 - o)], 1)
+    return da, da @ W_hh.T, dc * f
+
 def bi_states(X, P_f, P_r):
     def run(X, P):
         h, H = np.zeros((X.shape[1], P['W_hh'].shape[0]), P['W_hh'].dtype), []
@@ -115,7 +136,9 @@ def bi_states(X, P_f, P_r):
 RIGHT = dict(step=step, forward=forward, softmax_xent=softmax_xent, step_backward=step_backward,
              bptt=bptt, clip_grad_norm=clip_grad_norm, bptt_hh=bptt_hh, encode_words=encode_words,
              batchify=batchify, adam_step=adam_step, next_distribution=next_distribution,
-             torch_layout=torch_layout, bi_states=bi_states)
+             torch_layout=torch_layout, lstm_step=lstm_step, gru_step=gru_step,
+             lstm_step_backward=lstm_step_backward,
+             bi_states=bi_states)
 TORCH = {'torch_layout'}
 
 
@@ -192,6 +215,40 @@ def _per_tensor_clip(grads, max_norm):
         if np.isfinite(n) and n > max_norm: g *= max_norm / n
     return norm
 
+
+def _lstm_step_with(x_t, h_prev, c_prev, W_xh, W_hh, b_h, order='ifgo', act=None):
+    "An LSTM step that reads its blocks in `order` and applies `act[gate]` (σ, tanh or none)."
+    act = {'i': _sigmoid, 'f': _sigmoid, 'g': np.tanh, 'o': _sigmoid, **(act or {})}
+    a = dict(zip(order, np.split(x_t @ W_xh + h_prev @ W_hh + b_h, 4, axis=1)))
+    i, f, g, o = (act[k](a[k]) for k in 'ifgo')
+    c_t = f * c_prev + i * g
+    return o * np.tanh(c_t), c_t
+
+def _gru_step_cho(x_t, h_prev, W_xh, W_hh, b_xh, b_hh):     # r before the product (Cho et al.)
+    n = h_prev.shape[1]
+    xr, xz, xn = np.split(x_t @ W_xh + b_xh, 3, axis=1)
+    hr, hz, _ = np.split(h_prev @ W_hh + b_hh, 3, axis=1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    return (1 - z) * np.tanh(xn + (r * h_prev) @ W_hh[:, 2 * n:] + b_hh[2 * n:]) + z * h_prev
+
+def _gru_step_swapped_z(x_t, h_prev, W_xh, W_hh, b_xh, b_hh):   # z weighs the candidate instead
+    xr, xz, xn = np.split(x_t @ W_xh + b_xh, 3, axis=1)
+    hr, hz, hn = np.split(h_prev @ W_hh + b_hh, 3, axis=1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    return z * np.tanh(xn + r * hn) + (1 - z) * h_prev
+
+def _lstm_step_backward_with(dh_t, dc_carry, c_prev, gates, c_t, W_hh, tanh_grad=True,
+                             carry=True, out_from='h', times_f=True, order='ifgo'):
+    "`lstm_step_backward` with one of its typical slips switched on."
+    i, f, g, o = np.split(gates, 4, axis=1)
+    tc = np.tanh(c_t)
+    dc = dh_t * o * ((1 - tc ** 2) if tanh_grad else 1) + (dc_carry if carry else 0)
+    d_o = dh_t if out_from == 'h' else dc                  # δa^o from δh_t, not from δc_t
+    da = dict(i=dc * g * i * (1 - i), f=dc * c_prev * f * (1 - f), g=dc * i * (1 - g ** 2),
+              o=d_o * tc * o * (1 - o))
+    da = np.concatenate([da[k] for k in order], 1)
+    return da, da @ W_hh.T, dc * f if times_f else dc
+
 WRONG = [  # (check, wrong answer, the output the message must name, what it shows)
     ('step', lambda x, h, Wxh, Whh, b: step(x, h, Wxh, Whh.T, b), 'h_t', 'index'),
     ('step', lambda x, h, Wxh, Whh, b: step(x, h, Wxh, Whh, 0 * b), 'h_t', 'index'),
@@ -227,6 +284,27 @@ WRONG = [  # (check, wrong answer, the output the message must name, what it sho
      "state['rnn.weight_hh_l0']", 'index'),
     ('torch_layout', lambda P: {**torch_layout(P), 'rnn.bias_hh_l0': P['b_h']},
      "state['rnn.bias_hh_l0']", 'index'),
+    ('lstm_step', lambda *a: _lstm_step_with(*a, act={'o': lambda v: v}), 'h_t', 'index'),
+    ('lstm_step', lambda *a: _lstm_step_with(*a, act={'f': np.tanh}), 'h_t', 'index'),
+    ('lstm_step', lambda *a: _lstm_step_with(*a, order='ifog'), 'h_t', 'index'),
+    ('lstm_step', lambda *a: _lstm_step_with(*a, order='igfo'), 'h_t', 'index'),
+    ('lstm_step', lambda x, h, c, Wx, Wh, b: lstm_step(x, h, c, Wx, Wh, 0 * b), 'h_t', 'index'),
+    ('lstm_step', lambda x, h, c, Wx, Wh, b: lstm_step(x, h, c, Wx, Wh, b)[::-1], 'h_t', 'index'),
+    ('gru_step', _gru_step_cho, 'h_t', 'index'),
+    ('gru_step', _gru_step_swapped_z, 'h_t', 'index'),
+    ('gru_step', lambda x, h, Wx, Wh, bx, bh: gru_step(x, h, Wx, Wh, bx + bh, 0 * bh), 'h_t',
+     'index'),
+    ('gru_step', lambda x, h, Wx, Wh, bx, bh: gru_step(x, h, Wx, Wh.T, bx, bh), None,
+     'raised ValueError'),
+    ('lstm_step_backward', lambda *a: _lstm_step_backward_with(*a, tanh_grad=False), 'da_t',
+     'index'),
+    ('lstm_step_backward', lambda *a: _lstm_step_backward_with(*a, carry=False), 'da_t', 'index'),
+    ('lstm_step_backward', lambda *a: _lstm_step_backward_with(*a, out_from='c'), 'da_t', 'index'),
+    ('lstm_step_backward', lambda *a: _lstm_step_backward_with(*a, times_f=False), 'dc_prev',
+     'index'),
+    ('lstm_step_backward', lambda *a: _lstm_step_backward_with(*a, order='ifog'), 'da_t', 'index'),
+    ('lstm_step_backward', lambda dh, dcc, cp, G, c, W: (lambda r: (r[0], r[0] @ W, r[2]))(
+        lstm_step_backward(dh, dcc, cp, G, c, W)), None, 'raised ValueError'),
     ('bi_states', lambda X, Pf, Pr: np.concatenate(np.split(bi_states(X, Pf, Pr), 2, -1)[::-1], -1),
      'H', 'index'),                                               # [<-h, ->h]: the wrong order
     ('bi_states', lambda X, Pf, Pr: bi_states(X, Pf, Pf), 'H', 'index'),

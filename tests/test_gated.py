@@ -118,6 +118,44 @@ def test_state_grads_reach_the_initial_state(p):
     np.testing.assert_allclose(da @ m.params['W_hh'].T, th.grad.numpy(), atol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(problems(max_T=6, cells=(RNN, LSTM, GRU)))
+def test_state_grads_are_total_derivatives(p):
+    """`state_grads` against autograd for every cell: a zero tensor E_t added to h_t (and to c_t) after step t
+    has ∂L/∂E_t = ∂L/∂h_t, the whole derivative through the readout and every later step."""
+    m, X, Y, state, mask = p
+    P = {k: torch.tensor(v) for k, v in m.params.items()}
+    (T, B), n = X.shape[:2], m.n_hidden
+    E, EC = (torch.zeros(T, B, n, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    Xt = torch.tensor(X)
+    XW = (P['W_xh'][Xt] if not Xt.is_floating_point() else Xt @ P['W_xh']) + (P['b_xh'] if 'b_xh' in P else P['b_h'])
+    zero = torch.zeros(B, n, dtype=torch.float64)
+    if isinstance(m, LSTM): h, c = (zero, zero) if state is None else map(torch.tensor, state)
+    else: h = zero if state is None else torch.tensor(state)
+    hs = []
+    for t in range(T):
+        if isinstance(m, LSTM):
+            i, f, g, o = (XW[t] + h @ P['W_hh']).chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g) + EC[t]
+            h = torch.sigmoid(o) * torch.tanh(c)
+        elif isinstance(m, GRU):
+            xr, xz, xn = XW[t].chunk(3, -1)
+            hr, hz, hn = (h @ P['W_hh'] + P['b_hh']).chunk(3, -1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+        else: h = torch.tanh(XW[t] + h @ P['W_hh'])
+        h = h + E[t]
+        hs.append(h)
+    y = torch.tensor(Y)
+    if mask is not None: y = y.masked_fill(~torch.tensor(mask), -100)
+    logits = torch.stack(hs) @ P['W_hy'] + P['b_y']
+    F.cross_entropy(logits.reshape(-1, m.n_out), y.reshape(-1), ignore_index=-100).backward()
+    d = state_grads(m, X, Y, state, mask)
+    np.testing.assert_allclose(d['h'], E.grad.numpy(), atol=1e-12)
+    if isinstance(m, LSTM): np.testing.assert_allclose(d['c'], EC.grad.numpy(), atol=1e-12)
+    else: assert set(d) == {'h'}
+
+
 def test_gru_biases_r_z_only_add_up():
     "In r and z the two GRU biases only enter as a sum (their gradients are equal); in n they differ."
     rng = np.random.default_rng(0)
@@ -224,3 +262,15 @@ def test_from_torch_reads_pytorch_init(cls):
     np.testing.assert_allclose(m.forward(x.numpy())[0], tm(x)[0].detach().numpy(), atol=1e-12)
     with pytest.raises(ValueError, match='projection'):
         from_torch(type('M', (), dict(rnn=torch.nn.LSTM(4, 5, proj_size=2), head=tm.head))())
+
+
+def test_keep_bias_sets_only_the_keep_gate_and_is_checked():
+    "`keep_bias` is the starting bias of f (LSTM) or z (GRU), in the block PyTorch's order puts it; bad values name it."
+    for cls, name, block, default in ((LSTM, 'b_h', 1, 1.0), (GRU, 'b_xh', 1, 0.0)):
+        for kb, want in ((None, default), (-2, -2.0), (3.5, 3.5)):
+            m = cls(3, 4, 2, keep_bias=kb) if kb is not None else cls(3, 4, 2)
+            b = m.params[name].reshape(len(m.gates), 4)
+            assert (b[block] == want).all() and not np.delete(b, block, 0).any()
+        for bad, err in ((True, TypeError), ('3', TypeError), (float('inf'), ValueError)):
+            with pytest.raises(err, match='keep_bias'): cls(3, 4, 2, keep_bias=bad)
+    with pytest.raises(TypeError): RNN(3, 4, 2, keep_bias=1.0)       # the RNN has no gate to keep anything

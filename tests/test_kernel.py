@@ -1,11 +1,12 @@
 """Every notebook under a real Jupyter kernel, as JupyterLab's "Run All" runs it.
 
-nbdev's runner (tests/test_notebooks.py) skips `#| eval: false` cells and cells flagged `#| cuda`; a reader who
-presses "Run All" does not. Here nbclient runs every cell of every notebook in an ipykernel, two notebooks at a
-time, and a notebook fails if a cell raises or if the run leaves a file behind in the repository: a new or changed
-file that `git status --porcelain --untracked-files=all --ignored` shows, build output and caches aside. Files the runs
-created are removed again afterwards, so that a second run starts from the same tree; changed tracked files are
-only reported. The executed copies land in `_build/kernel/` for reading.
+nbdev's runner skips `#| eval: false` cells and cells flagged `#| cuda`; a reader who presses "Run All" does not.
+Here nbclient runs every cell of every notebook in an ipykernel, two notebooks at a time, and a notebook fails if
+a cell raises or if the run leaves a file behind in the repository: a new or changed file that `git status
+--porcelain --untracked-files=all --ignored` shows once every run has ended, build output and caches aside. Files
+the runs created are removed again afterwards, so that a second run starts from the same tree; changed tracked
+files are only reported. The executed copies land in `_build/kernel/` for reading, and a run without an error
+becomes the docs build's executed copy (`docs/build.py`'s `keep_run`), so that the suite runs each notebook once.
 """
 import hashlib, os, re, subprocess, threading, time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,11 +66,23 @@ def run_notebook(nb: Path) -> str | None:
                             resources={'metadata': {'path': str(nb.parent)}})
     env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}     # JupyterLab's inline plots
     env.update(docs_build.ONE_THREAD)                                     # two notebooks at a time
-    try: client.execute(env=env); return None
+    try: client.execute(env=env)
     except Exception as e: return re.sub(r'\x1b\[[0-9;]*m', '', f'{type(e).__name__}: {e}')[-6000:]   # no colours
+    else:
+        docs_build.keep_run(nb, book)          # the docs build shows this run instead of running it again
+        return None
     finally:
         (EXECUTED/docs_build.rel(nb)).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(book, EXECUTED/docs_build.rel(nb))
+
+
+def left_behind(during: list[str], start: dict, end: dict) -> list[str]:
+    """Of the paths that changed while a notebook ran (`during`), those still changed once every run has ended.
+    Every chapter ends with `nbdev_export()`, which rewrites `rnnlit/` with what is already there: two notebooks
+    that export at the same moment can each catch the other's half-written file. That is not a file left behind;
+    a file that is still new or different at the end is."""
+    still = set(changed(start, end))
+    return [f for f in during if f in still]
 
 
 def _remove_new_files(start: dict, end: dict):
@@ -104,6 +117,7 @@ def kernel_runs(request) -> dict:
     finally:
         end = tree_state()
         _remove_new_files(start, end)
+    out = {k: (err, left_behind(during, start, end), seen, s) for k, (err, during, seen, s) in out.items()}
     print(f'\n{len(nbs)} notebooks under a real kernel in {time.time() - t:.0f}s, {WORKERS} at a time: '
           + ', '.join(f'{k} {v[3]:.0f}s' for k, v in out.items()))
     return out
@@ -135,3 +149,12 @@ def test_tree_state_sees_new_changed_and_ignored_files(tmp_path):
     assert {'nbs/_kernel_check.txt', 'rnnlit-run/_kernel_check.txt'} <= set(changed(before, mid))
     assert changed(mid, after) == ['nbs/_kernel_check.txt']
     assert changed(before, tree_state()) == []
+
+
+def test_left_behind_ignores_only_what_was_undone():
+    "A file rewritten with the same content while a notebook ran is not left behind; a new or changed one is."
+    start = {'a.txt': ('??', 'h1')}
+    during = ['a.txt', 'rnnlit/_modidx.py', 'new.txt']               # all three changed during the run
+    end = {'a.txt': ('??', 'h2'), 'new.txt': ('??', 'h3')}           # _modidx.py is back as it was
+    assert left_behind(during, start, end) == ['a.txt', 'new.txt']
+    assert left_behind(during, start, start) == []
