@@ -81,11 +81,17 @@ def parser()->argparse.ArgumentParser:
     b.add_argument('--recall', action='store_true',
                    help="chapter 8's recall sweep: every cell trained on the recall task at "
                         "T = 10 to 200, --seeds seeds each, --threads runs at a time")
+    b.add_argument('--depth', action='store_true',
+                   help="chapter 9's depth sweep: the character model with 1, 2 and 3 GRU layers "
+                        "of equal size, trained for the same number of steps")
+    b.add_argument('--stack', action='store_true',
+                   help="chapter 9's comparison: a two-layer LSTM Stack, one way and two ways, "
+                        "against nn.LSTM with the same layers and directions")
     b.add_argument('--seeds', type=_positive, default=10,
                    help='with --recall: seeds per cell and T (default: 10)')
     b.add_argument('--quick', action='store_true',
-                   help='with --device or --recall: a small run of a few seconds, to check the '
-                        'setup')
+                   help='with --device, --recall or --depth: a small run of a few seconds, to check '
+                        'the setup')
     b.add_argument('--out', type=Path,
                    help="write the results as JSON to this file (the sweep's plot beside it, "
                         "as .png)")
@@ -358,19 +364,46 @@ def _plot_recall_png(res, path):
     from rnnlit.gated import plot_recall
     plot_recall(res)[0].figure.savefig(path, dpi=120)
 
+def _depth(args):
+    from threadpoolctl import threadpool_limits
+    from rnnlit.stack import depth_sweep
+    kw = dict(layers=(1, 2), hidden=16, steps=4, eval_every=2) if args.quick else {}
+    with threadpool_limits(limits=args.threads, user_api='blas'):
+        res = depth_sweep(**kw, log=lambda s: print(s, flush=True))
+    res['command'] = _command_line() or 'rnnlit bench --depth'
+    _write_results(res, args.out)
+    return 0
+
+def _stack(args):
+    from rnnlit.stack import bench_stack
+    res = bench_stack(args.size, rounds=args.rounds, threads=args.threads,
+                      budget=args.budget, log=lambda s: print(s, flush=True))
+    res['command'] = _command_line() or 'rnnlit bench --stack'
+    _write_results(res, args.out)
+    return 0
+
+_MODES = {'training': "chapter 6's race", 'recall': "chapter 8's recall sweep",
+          'depth': "chapter 9's depth sweep", 'stack': "chapter 9's Stack comparison"}
+
 def _bench(args):
-    if args.recall and (args.training or args.device or args.cell != 'rnn'):
-        raise _UserError("--recall trains every cell on chapter 8's recall task; "
+    modes = [m for m in _MODES if getattr(args, m)]
+    if len(modes) > 1:
+        raise _UserError(f"--{modes[0]} does not combine with --{modes[1]}: they are two different "
+                         "runs; choose one")
+    if modes and modes[0] != 'training' and (args.device or args.cell != 'rnn'):
+        raise _UserError(f"--{modes[0]} runs {_MODES[modes[0]]}; "
                          "it does not combine with --device, --training or --cell")
     if args.cell != 'rnn' and (args.training or args.device):
         raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
                          "it does not combine with --device or --training")
-    if args.quick and not (args.device or args.recall):
-        raise _UserError("--quick shortens chapter 7's sweep or chapter 8's recall sweep: use it with "
-                         "--device cpu, --device cuda or --recall")
+    if args.quick and not (args.device or args.recall or args.depth):
+        raise _UserError("--quick shortens chapter 7's sweep, chapter 8's recall sweep or chapter 9's "
+                         "depth sweep: use it with --device cpu, --device cuda, --recall or --depth")
     _check_out_file(args.out)
     if args.training: return _training_race(args)
     if args.recall: return _recall(args)
+    if args.depth: return _depth(args)
+    if args.stack: return _stack(args)
     if args.device: return _sweep(args)
     if args.cell != 'rnn': return _bench_gated(args)
     from rnnlit.bench import SIZES, bench_cpu, bench_table

@@ -89,6 +89,25 @@ def test_bench_recall_refuses_what_it_does_not_combine_with():
         assert 'does not combine with' in one_line(run('bench', '--recall', *extra))
 
 
+def test_bench_stack_and_depth_write_their_results(tmp_path):
+    "Chapter 9's two result files come from the command: `--stack` (timed, checked first) and `--depth --quick`."
+    r = rnnlit('bench', '--stack', '--rounds', '1', '--budget', '0.02', '--size', '4,2,5,6,5,ids',
+               '--out', tmp_path/'s.json')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path/'s.json').read_text())
+    assert {(row['num_layers'], row['bidirectional']) for row in res['rows']} == {(2, False), (2, True)}
+    assert res['command'].startswith('rnnlit bench --stack')
+    r = rnnlit('bench', '--depth', '--quick', '--threads', '1', '--out', tmp_path/'d.json')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path/'d.json').read_text())
+    assert [row['layers'] for row in res['rows']] == [1, 2] and res['command'].startswith('rnnlit bench --depth')
+
+
+def test_bench_modes_are_one_at_a_time():
+    for args in (['--recall', '--depth'], ['--stack', '--training'], ['--depth', '--cell', 'gru']):
+        assert 'does not combine with' in one_line(run('bench', *args))
+
+
 def test_bench_gated_cell_only_on_the_cpu_comparison():
     r = run('bench', '--cell', 'gru', '--device', 'cpu')
     assert 'does not combine with --device or --training' in one_line(r)
