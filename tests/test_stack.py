@@ -103,6 +103,19 @@ def test_one_layer_one_way_is_the_cell(cell):
         np.testing.assert_array_equal(a[0], b)
 
 
+def test_step_is_one_column_of_forward_one_way_only():
+    "A one-way stack's `step` is the state `forward` reaches after one step; a two-way stack refuses to step."
+    rng = np.random.default_rng(1)
+    for cell in ('rnn', 'lstm', 'gru'):
+        s = Stack(cell, 4, 3, 2, num_layers=3, dtype=np.float64)
+        X = rng.integers(0, 4, (1, 2))
+        got, want = s.step(X[0]), s.loss(X, np.zeros((1, 2), int))[1]
+        for g, w in zip(got if cell == 'lstm' else (got,), want if cell == 'lstm' else (want,)):
+            np.testing.assert_allclose(g, w, atol=1e-15)
+        with pytest.raises(ValueError, match='bidirectional'):
+            Stack(cell, 4, 3, 2, bidirectional=True).step(X[0])
+
+
 def test_names_shapes_and_state_layout():
     s = Stack('gru', 5, 4, 3, num_layers=2, bidirectional=True)
     assert list(s.params) == [f'{k}_l{l}{r}' for l in (0, 1) for r in ('', '_reverse')
