@@ -32,6 +32,11 @@ def _positive_float(s:str)->float:
         raise argparse.ArgumentTypeError(f"expected a positive number; got {s!r}")
     return v
 
+def _out_path(s:str)->Path:
+    "An argparse type: a path, not an empty string (which would silently mean the current folder)."
+    if not s.strip(): raise argparse.ArgumentTypeError("expected a path; got an empty string")
+    return Path(s)
+
 def _size(s:str)->tuple:
     "An argparse type: `T,B,n_in,n_hidden,n_out[,ids]`, a benchmark size."
     parts = s.split(',')
@@ -62,7 +67,8 @@ def parser()->argparse.ArgumentParser:
                     "sizes of appendix A. With --device: chapter 7's sweep over T, B and H of "
                     "rnnlit, a scratch PyTorch loop (on CUDA also captured in a CUDA graph) and "
                     "nn.RNN (cuDNN on CUDA), with plots. Every implementation is checked against "
-                    "the others before it is timed. Needs PyTorch.")
+                    "the others before it is timed. The timing modes need PyTorch; --recall and "
+                    "--depth do not.")
     b.add_argument('--device', choices=['cpu', 'cuda'], help="run chapter 7's sweep on this device")
     b.add_argument('--cell', choices=['rnn', 'lstm', 'gru'], default='rnn',
                    help="the cell timed on the CPU: lstm and gru run chapter 8's comparison with "
@@ -92,7 +98,7 @@ def parser()->argparse.ArgumentParser:
     b.add_argument('--quick', action='store_true',
                    help='with --device, --recall or --depth: a small run of a few seconds, to check '
                         'the setup')
-    b.add_argument('--out', type=Path,
+    b.add_argument('--out', type=_out_path,
                    help="write the results as JSON to this file (the sweep's plot beside it, "
                         "as .png)")
 
@@ -134,8 +140,11 @@ def parser()->argparse.ArgumentParser:
     t.add_argument('--by-line', action='store_true', default=None,
                    help='train on each line as its own sequence (for lists of sentences)')
     t.add_argument('--seed', type=_seed, help=f"random seed (default: {D['seed']})")
-    t.add_argument('--out', type=Path, metavar='FOLDER',
+    t.add_argument('--out', type=_out_path, metavar='FOLDER',
                    help='folder for checkpoint.npz and loss.png (default: rnnlit-run)')
+    t.add_argument('--overwrite', action='store_true',
+                   help='replace a run already in --out (without it, rnnlit train keeps that run '
+                        'and stops)')
     t.add_argument('--no-progress', action='store_true', help='no progress bar')
 
     s = sub.add_parser('sample', help='generate text from a checkpoint',
@@ -162,6 +171,9 @@ def main(argv=None):   # arguments; `sys.argv[1:]` when omitted
     except BrokenPipeError:     # `rnnlit sample | head`: the reader has gone, which is no error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError as e:    # sizes beyond this machine: say so, no traceback
+        say(f"not enough memory ({e}); choose smaller sizes")
+        return 1
     except ImportError as e:
         name = (e.name or 'torch').split('.')[0]
         say(f"needs {name}; install it with: pip install {name}")
@@ -276,8 +288,14 @@ def _run(t, total:int, ck:Path, stop, progress:bool):
 def _train(args):
     import numpy as np
     from rnnlit.train import plot_losses
+    if getattr(args, 'bidirectional', False):
+        raise _UserError("--bidirectional: rnnlit train teaches next-token prediction, and a model "
+                         "must not see the token it predicts, as a two-way one would; leave it out")
     out = args.out or (args.resume.parent if args.resume else Path('rnnlit-run'))
     _check_out(out)
+    if not args.resume and not args.overwrite and (out/'checkpoint.npz').exists():
+        raise _UserError(f"--out {out}: holds an earlier run; continue it with --resume "
+                         f"{out/'checkpoint.npz'}, train into another --out, or add --overwrite")
     with _CtrlC() as stop:                              # Ctrl-C from here on: stop after the step
         t, total, text = _resumed(args) if args.resume else _fresh(args)
         t.cfg['steps'] = total                              # saved in the checkpoint, for --resume
@@ -299,6 +317,11 @@ def _train(args):
             return 130
         plot_losses(t, path=png)
     loss, level = t.evals[-1][1], t.cfg['level']
+    guess = np.log(len(t.vocab))                # the loss of guessing every token alike
+    if not np.isfinite(loss) or loss > 2 * guess:
+        raise _UserError(f"training diverged: held-out loss {loss:.3g} nats per {level}, against "
+                         f"{guess:.2f} for a uniform guess; try a lower --lr (this run: "
+                         f"{t.cfg['lr']:g}); the run is in {ck}")
     prime = 'The ' if level == 'char' and 'The ' in text else ''
     with np.errstate(over='ignore'):                        # a diverged run: perplexity inf
         print(f"held-out loss {loss:.3f} nats per {level}, perplexity {np.exp(loss):.2f}")
@@ -340,6 +363,9 @@ def _check_out_file(out):
     if out.is_dir(): raise _UserError(f"--out {out}: is a folder; name the result file, e.g. {out/'b.json'}")
     probe = out.absolute().parent
     while not probe.exists(): probe = probe.parent
+    if probe.is_dir():                          # try it: permissions alone do not tell (root)
+        try: tempfile.TemporaryFile(dir=probe).close()
+        except OSError as e: raise _UserError(f"--out {out}: cannot write in {probe} ({e.strerror})")
     if not probe.is_dir(): raise _UserError(f"--out {out}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK): raise _UserError(f"--out {out}: cannot write in {probe}")
 
@@ -386,6 +412,8 @@ _MODES = {'training': "chapter 6's race", 'recall': "chapter 8's recall sweep",
           'depth': "chapter 9's depth sweep", 'stack': "chapter 9's Stack comparison"}
 
 def _bench(args):
+    if args.threads > (os.cpu_count() or 1):
+        raise _UserError(f"--threads {args.threads}: this machine has {os.cpu_count()} CPUs")
     modes = [m for m in _MODES if getattr(args, m)]
     if len(modes) > 1:
         raise _UserError(f"--{modes[0]} does not combine with --{modes[1]}: they are two different "

@@ -463,7 +463,7 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
                 cells=('lstm', 'gru'), # the cells to time
                )->dict:            # machine, peak, one row per cell and size
     "Time `loss_and_grads` against `nn.LSTM`/`nn.GRU` + `nn.Linear` + cross-entropy, oneDNN on/off."
-    import torch
+    import warnings, torch
     from threadpoolctl import threadpool_limits
     from .bench import SIZES, bptt_flops, matmul_peak, machine
     from .torch_rnn import time_call, torch_grads   # chapter 6's timer: pause, warm-up, median
@@ -482,8 +482,10 @@ def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; 
                 for _ in range(rounds):
                     ours.append(time_call(lambda: m.loss_and_grads(X, Y), min_time=budget))
                     theirs.append(time_call(torch_step, min_time=budget))
-                    with torch.backends.mkldnn.flags(enabled=False):
-                        off.append(time_call(torch_step, min_time=budget))
+                    with warnings.catch_warnings():        # torch warns about Intel GPUs here
+                        warnings.simplefilter('ignore', UserWarning)
+                        with torch.backends.mkldnn.flags(enabled=False):
+                            off.append(time_call(torch_step, min_time=budget))
                 ours, theirs, off = map(np.array, (ours, theirs, off))
                 r = ours / theirs
                 row = dict(cell=cell, size=list(size[:5]), ids=size[5], agreement=max(errs),

@@ -148,3 +148,35 @@ def test_a_bad_cell_is_one_line_exit_2():
     r = rnnlit('train', '--cell', 'tanh')
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "argument --cell: invalid choice: 'tanh'" in r.stderr
+
+
+def test_a_second_run_into_the_same_folder_keeps_the_first(tmp_path):
+    "Without --resume or --overwrite, rnnlit train refuses to replace a run; with --overwrite it does."
+    text = tmp_path/'t.txt'; text.write_text('a short text to train on, again and again. ' * 50)
+    out = tmp_path/'run'
+    args = ['train', str(text), '--steps', '2', '--hidden', '8', '--seq-len', '8', '--batch', '2',
+            '--no-progress', '--out', str(out)]
+    assert rnnlit(*args).returncode == 0
+    before = (out/'checkpoint.npz').read_bytes()
+    r = rnnlit(*args)
+    assert '--overwrite' in one_line(r) and '--resume' in one_line(r)
+    assert (out/'checkpoint.npz').read_bytes() == before
+    assert rnnlit(*args, '--overwrite', '--seed', '1').returncode == 0
+    assert (out/'checkpoint.npz').read_bytes() != before
+
+
+def test_a_diverged_run_says_so_and_fails(tmp_path):
+    text = tmp_path/'t.txt'; text.write_text('a short text to train on, again and again. ' * 50)
+    r = rnnlit('train', str(text), '--steps', '20', '--hidden', '8', '--seq-len', '8', '--batch', '2',
+               '--lr', '1e9', '--no-progress', '--out', str(tmp_path/'run'))
+    assert r.returncode == 1 and 'diverged' in r.stderr and '--lr' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
+
+
+def test_sizes_beyond_memory_threads_beyond_the_machine_and_empty_out_are_one_line(tmp_path):
+    text = tmp_path/'t.txt'; text.write_text('a short text to train on, again and again. ' * 50)
+    r = rnnlit('train', str(text), '--hidden', '1000000000', '--out', str(tmp_path/'m'))
+    assert 'not enough memory' in one_line(r)
+    assert 'CPUs' in one_line(rnnlit('bench', '--threads', '100000'))
+    assert 'empty' in one_line(rnnlit('train', '--out', ''), code=2)
+    assert 'cannot write' in one_line(rnnlit('bench', '--out', '/proc/rnnlit-nowhere/b.json'))
