@@ -9,8 +9,8 @@ __all__ = []
 # %% ../nbs/99_package.ipynb #fa2d5b55
 from .cell import RNN, draw_cell
 from .unroll import draw_unrolled                                      # patches RNN.forward
-from .bptt import rel_error, numerical_grads, torch_loss_and_grads     # patches loss_and_grads, loss
-from .truncation import clip_grad_norm                                 # patches the truncated variants
+from .bptt import rel_error, numerical_grads, torch_loss_and_grads  # loss_and_grads, loss
+from .truncation import clip_grad_norm                              # the truncated variants
 from .data import Vocab, load_text
 from .train import Trainer, sample, load_checkpoint
 from .gated import LSTM, GRU

@@ -96,8 +96,8 @@ def parser()->argparse.ArgumentParser:
     b.add_argument('--seeds', type=_positive, default=10,
                    help='with --recall: seeds per cell and T (default: 10)')
     b.add_argument('--quick', action='store_true',
-                   help='with --device, --recall or --depth: a small run of a few seconds, to check '
-                        'the setup')
+                   help='with --device, --recall or --depth: a small run of a few seconds, to '
+                        'check the setup')
     b.add_argument('--out', type=_out_path,
                    help="write the results as JSON to this file (the sweep's plot beside it, "
                         "as .png)")
@@ -360,12 +360,14 @@ def _training_race(args):
 def _check_out_file(out):
     "Fail fast, before minutes of timing: `--out` must name a file rnnlit can write, or be omitted."
     if out is None: return
-    if out.is_dir(): raise _UserError(f"--out {out}: is a folder; name the result file, e.g. {out/'b.json'}")
+    if out.is_dir():
+        raise _UserError(f"--out {out}: is a folder; name the result file, e.g. {out/'b.json'}")
     probe = out.absolute().parent
     while not probe.exists(): probe = probe.parent
     if probe.is_dir():                          # try it: permissions alone do not tell (root)
         try: tempfile.TemporaryFile(dir=probe).close()
-        except OSError as e: raise _UserError(f"--out {out}: cannot write in {probe} ({e.strerror})")
+        except OSError as e:
+            raise _UserError(f"--out {out}: cannot write in {probe} ({e.strerror})")
     if not probe.is_dir(): raise _UserError(f"--out {out}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK): raise _UserError(f"--out {out}: cannot write in {probe}")
 
@@ -425,8 +427,9 @@ def _bench(args):
         raise _UserError(f"--cell {args.cell} times the CPU comparison of chapter 8; "
                          "it does not combine with --device or --training")
     if args.quick and not (args.device or args.recall or args.depth):
-        raise _UserError("--quick shortens chapter 7's sweep, chapter 8's recall sweep or chapter 9's "
-                         "depth sweep: use it with --device cpu, --device cuda, --recall or --depth")
+        raise _UserError("--quick shortens chapter 7's sweep, chapter 8's recall sweep or chapter "
+                         "9's depth sweep: use it with --device cpu, --device cuda, --recall or "
+                         "--depth")
     _check_out_file(args.out)
     if args.training: return _training_race(args)
     if args.recall: return _recall(args)

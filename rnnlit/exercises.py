@@ -47,7 +47,7 @@ def _tolerance(e:np.ndarray)->float:
     return 1e-3 if e.dtype == np.float32 else 1e-7
 
 def _compare(name:str, e, g, where:str):
-    "Compare expected `e` with the learner's `g` (arrays, numbers, dicts); raise at the first mismatch."
+    "Compare expected `e` with the learner's `g` (arrays, numbers, dicts); raise at a mismatch."
     if isinstance(e, dict):
         if not isinstance(g, dict):
             raise ExerciseError(f"{where}: output `{name}` should be a dict with keys {sorted(e)}; "
@@ -94,7 +94,7 @@ def check(name:str,   # which exercise: one of `list_checks()`
           fn,         # your function, with the signature that `list_checks()[name]` shows
           seed:int=0, # seed of the random cases
          ):
-    "Run `fn` and the library's reference on the same random cases: print ✓ or raise `ExerciseError`."
+    "Run `fn` and the library's reference on the same random cases: ✓, or `ExerciseError`."
     print(f"✓ {name}: all {_run_cases(name, fn, seed)} cases match")
 
 def _run_cases(name, fn, seed=0)->int:
@@ -315,7 +315,8 @@ def _adam_cases(rng):
     out = []
     for desc, k, lr, betas, dt in [('one step', 1, 1e-3, (0.9, 0.999), np.float64),
                                    ('five steps', 5, 1e-3, (0.9, 0.999), np.float64),
-                                   ('3 steps, lr=0.1, betas=(0.5, 0.9)', 3, .1, (.5, .9), np.float64),
+                                   ('3 steps, lr=0.1, betas=(0.5, 0.9)', 3, .1, (.5, .9),
+                                    np.float64),
                                    ('four steps, float32', 4, 1e-2, (0.9, 0.999), np.float32)]:
         p, gs = _floats(rng, (3, 4), dt), [_floats(rng, (3, 4), dt) for _ in range(k)]
         out.append((desc, (p, gs, lr, betas, 1e-8)))

@@ -77,12 +77,12 @@ class _Gated(RNN):
         super().__init__(n_in, n_hidden, n_out, seed=seed, dtype=dtype)
 
     def _init_params(self, rng, n_in, n_hidden, n_out)->dict:
-        "Per gate block, the RNN's draws: Glorot for `W_xh`, orthogonal for `W_hh`; the cell's biases."
+        "Per gate block, the RNN's draws: Glorot for `W_xh`, orthogonal for `W_hh`; the biases."
         k = len(self.gates)
         return {'W_xh': np.concatenate([_glorot_uniform(rng, n_in, n_hidden) for _ in range(k)], 1),
-                'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),  # (n_h, k n_h)
+                'W_hh': np.concatenate([_orthogonal(rng, n_hidden) for _ in range(k)], 1),  # (H,kH)
                 **self._biases(n_hidden),
-                'W_hy': _glorot_uniform(rng, n_hidden, n_out),                            # (n_h, n_out)
+                'W_hy': _glorot_uniform(rng, n_hidden, n_out),                    # (n_h, n_out)
                 'b_y': np.zeros(n_out)}
 
     def _keep_block(self, n)->slice:
@@ -326,7 +326,7 @@ def state_grads(model,       # an `RNN`, `LSTM` or `GRU`
     return {k: back[d] for k, d in (('h', 'dH'), ('c', 'dC')) if d in back}
 
 # %% ../nbs/08_gated.ipynb #4a41a296
-CELLS = {'rnn': RNN, 'lstm': LSTM, 'gru': GRU}     # every cell, by the name the Trainer and command use
+CELLS = {'rnn': RNN, 'lstm': LSTM, 'gru': GRU}     # every cell, by the name the Trainer uses
 # The models of the recall sweep, by label: (cell, keep_bias), None for the cell's usual bias
 RECALL_RUNS = {'RNN': ('rnn', None), 'LSTM': ('lstm', None), 'GRU': ('gru', None),
                'LSTM, keep_bias 3': ('lstm', 3.0), 'GRU, keep_bias 3': ('gru', 3.0)}
@@ -355,7 +355,7 @@ def train_recall(cell:str,          # 'rnn', 'lstm' or 'gru'
                  K:int=4, D:int=4,  # signal and distractor tokens
                  keep_bias:float=None,  # a gated cell's `keep_bias`; its default when None
                  stop_loss:float=0.01,  # stop early once the last 20 losses average below this
-                )->dict:  # cell, T, seed, accuracy on 1000 fresh sequences, steps run, losses, model
+                )->dict:  # cell, T, seed, accuracy on 1000 new sequences, steps run, losses, model
     "Train one cell on the recall task with chapter 6's `_update` (Adam, clipping); its accuracy."
     rng = np.random.default_rng(seed)
     kw = {} if keep_bias is None else dict(keep_bias=keep_bias)
@@ -411,14 +411,15 @@ _RUN_STYLE = {'RNN': ('#6b7280', '-'), 'LSTM': ('#2563eb', '-'), 'GRU': ('#dc262
               'LSTM, keep_bias 3': ('#2563eb', '--'), 'GRU, keep_bias 3': ('#dc2626', '--')}
 
 def plot_recall(res:dict, axs=None):
-    "Left: accuracy against T, a dot per seed, a line through the means. Right: the seeds that solve it."
+    "Left: accuracy against T, a dot per seed, a line through the means. Right: the share solved."
     import matplotlib.pyplot as plt
     if axs is None: _, axs = plt.subplots(1, 2, figsize=(11, 4.4), layout='constrained')
     Ts = sorted({r['T'] for r in res['rows']})
     labels = res.get('runs') or sorted({r['run'] for r in res['rows']})
     for k, label in enumerate(labels):
         c, ls = _RUN_STYLE.get(label, (f'C{k}', '-'))
-        acc = {T: [r['accuracy'] for r in res['rows'] if (r['run'], r['T']) == (label, T)] for T in Ts}
+        acc = {T: [r['accuracy'] for r in res['rows'] if (r['run'], r['T']) == (label, T)]
+               for T in Ts}
         jitter = 1 + 0.025 * (k - (len(labels) - 1) / 2)      # side by side on the log axis
         for T in Ts:
             axs[0].plot([T * jitter] * len(acc[T]), acc[T], 'o', color=c, alpha=0.35, ms=4,
@@ -436,7 +437,8 @@ def plot_recall(res:dict, axs=None):
     axs[0].legend(fontsize=8)
     n = len({r['seed'] for r in res['rows']})
     axs[0].figure.suptitle(f"n_h = {res['n_hidden']}, at most {res['steps']} Adam steps of "
-                           f"{res['batch']} sequences, {n} seeds — {res['cpu']}, {res['date']}", fontsize=10)
+                           f"{res['batch']} sequences, {n} seeds — {res['cpu']}, {res['date']}",
+                           fontsize=10)
     return axs
 
 # %% ../nbs/08_gated.ipynb #5375bf10
@@ -454,7 +456,7 @@ def _torch_problem(cell, T, B, n_in, n_h, n_out, ids):
     Yt = torch.as_tensor(Y).reshape(-1)
     return m, X, Y, tm, lambda: module_step(tm, Xt, Yt)
 
-def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; appendix A's when None
+def bench_gated(sizes=None,        # (T, B, n_in, n_hidden, n_out, ids) tuples; appendix A's if None
                 rounds:int=5,      # paired rounds per size and cell
                 threads:int=2,     # threads for NumPy's BLAS and for PyTorch
                 budget:float=0.3,  # seconds of timed calls per segment

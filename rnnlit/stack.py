@@ -133,7 +133,7 @@ def step(self:Stack,
          x_t,          # inputs at step t: floats (B, n_in) or integer token ids (B,)
          state=None,  # every layer's state after step t-1, in PyTorch's layout; zeros if omitted
         ):             # the new state, in the same layout
-    "One step of a one-way stack. A two-way stack has none: its reverse direction reads the whole line."
+    "One step of a one-way stack; a two-way one has none (its reverse direction reads all steps)."
     if self.bidirectional:
         raise ValueError("step: a bidirectional Stack has no single step (its reverse direction "
                          "reads the whole sequence); use forward")

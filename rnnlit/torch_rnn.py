@@ -152,8 +152,8 @@ def torch_grads(module:TorchRNN)->dict:
 
 @contextmanager
 def tf32(enabled:bool):  # allow TF32 inside cuBLAS and cuDNN float32 products, or forbid it
-    """Inside: TF32 allowed or not for float32 GPU products (cuDNN allows it by default, cuBLAS's matrix
-    products do not unless asked); the previous settings come back after."""
+    """Inside: TF32 allowed or not for float32 GPU products (cuDNN allows it by default,
+    cuBLAS's matrix products do not unless asked); the previous settings come back after."""
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try: yield
