@@ -23,7 +23,8 @@ def test_sample_into_a_pipe_that_closes_early(tmp_path):
     r = rnnlit('train', tmp_path/'t.txt', '--hidden', '8', '--seq-len', '10', '--batch', '2', '--steps', '2',
                '--no-progress', '--out', tmp_path/'run')
     assert r.returncode == 0, r.stderr
-    p = subprocess.Popen([RNNLIT, 'sample', str(tmp_path/'run'/'checkpoint.npz'), '--length', '200000'],
+    # 70 000 characters: more than a pipe's 64 KiB buffer, so writing them hits the closed pipe
+    p = subprocess.Popen([RNNLIT, 'sample', str(tmp_path/'run'/'checkpoint.npz'), '--length', '70000'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     p.stdout.read(10); p.stdout.close()                     # what `| head -c 10` does
     assert p.wait(timeout=120) == 0
