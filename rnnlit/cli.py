@@ -353,8 +353,12 @@ def _training_race(args):
     with threadpool_limits(limits=args.threads, user_api='blas'):
         res = race(log=lambda s: print(s, flush=True))
     res['machine'] = dict(cpu=cpu_name(), threads=args.threads)
-    res['command'] = _command_line() or 'rnnlit bench --training'
-    _write_results(res, args.out)
+    return _finish(res, args, 'rnnlit bench --training')
+
+def _finish(res:dict, args, command:str, plot=None)->int:
+    "Every bench mode's end: record the command line in `res` and write it (and its plot) to --out."
+    res['command'] = _command_line() or command
+    _write_results(res, args.out, plot)
     return 0
 
 def _check_out_file(out):
@@ -383,9 +387,7 @@ def _recall(args):
     from rnnlit.gated import recall_sweep
     kw = dict(Ts=(5, 10), seeds=range(1), steps=20) if args.quick else dict(seeds=range(args.seeds))
     res = recall_sweep(**kw, workers=args.threads, log=lambda s: print(s, flush=True))
-    res['command'] = _command_line() or 'rnnlit bench --recall'
-    _write_results(res, args.out, _plot_recall_png)
-    return 0
+    return _finish(res, args, 'rnnlit bench --recall', _plot_recall_png)
 
 def _plot_recall_png(res, path):
     import matplotlib; matplotlib.use('Agg')
@@ -398,17 +400,13 @@ def _depth(args):
     kw = dict(layers=(1, 2), hidden=16, steps=4, eval_every=2) if args.quick else {}
     with threadpool_limits(limits=args.threads, user_api='blas'):
         res = depth_sweep(**kw, log=lambda s: print(s, flush=True))
-    res['command'] = _command_line() or 'rnnlit bench --depth'
-    _write_results(res, args.out)
-    return 0
+    return _finish(res, args, 'rnnlit bench --depth')
 
 def _stack(args):
     from rnnlit.stack import bench_stack
     res = bench_stack(args.size, rounds=args.rounds, threads=args.threads,
                       budget=args.budget, log=lambda s: print(s, flush=True))
-    res['command'] = _command_line() or 'rnnlit bench --stack'
-    _write_results(res, args.out)
-    return 0
+    return _finish(res, args, 'rnnlit bench --stack')
 
 _MODES = {'training': "chapter 6's race", 'recall': "chapter 8's recall sweep",
           'depth': "chapter 9's depth sweep", 'stack': "chapter 9's Stack comparison"}
@@ -440,20 +438,16 @@ def _bench(args):
     from rnnlit.bench import SIZES, bench_cpu, bench_table
     res = bench_cpu(args.size or SIZES, rounds=args.rounds, threads=args.threads,
                     budget=args.budget, log=lambda s: print(s, flush=True))
-    res['command'] = _command_line() or 'rnnlit bench'
     print(bench_table(res))
-    _write_results(res, args.out)
-    return 0
+    return _finish(res, args, 'rnnlit bench')
 
 def _bench_gated(args):
     from rnnlit.bench import SIZES
     from rnnlit.gated import bench_gated, bench_gated_table
     res = bench_gated(args.size or SIZES, rounds=args.rounds, threads=args.threads,
                       budget=args.budget, cells=(args.cell,), log=lambda s: print(s, flush=True))
-    res['command'] = _command_line() or f'rnnlit bench --cell {args.cell}'
     print(bench_gated_table(res))
-    _write_results(res, args.out)
-    return 0
+    return _finish(res, args, f'rnnlit bench --cell {args.cell}')
 
 def _command_line():
     return 'rnnlit ' + ' '.join(sys.argv[1:]) if sys.argv[0].endswith('rnnlit') else None
@@ -470,9 +464,7 @@ def _sweep(args):
     if args.quick: quick = dict(base=(10, 4, 32), grid={'T': [5, 10], 'B': [1, 4], 'H': [16, 32]})
     with threadpool_limits(limits=args.threads, user_api='blas'):       # NumPy's BLAS threads
         res = sweep(args.device, log=lambda s: print(s, flush=True), **quick)
-    res['command'] = _command_line() or f'rnnlit bench --device {args.device}'
     print(sweep_table(res))
-    _write_results(res, args.out, plot_sweep)
-    return 0
+    return _finish(res, args, f'rnnlit bench --device {args.device}', plot_sweep)
 
 _COMMANDS = {'bench': _bench, 'train': _train, 'sample': _sample}
